@@ -1,0 +1,22 @@
+"""course_lib: the support library of the workbook "Residual networks for image
+compression and restoration".
+
+One module per course concept, each importable on its own:
+
+========================  =====================================================
+module                    concept (and the notebook that introduces it)
+========================  =====================================================
+``config``                fast mode, seeds, paths (00)
+``data``                  course photos, image folders, Kodak, training crops (00)
+``metrics``               PSNR, MS-SSIM, bits per pixel (00)
+``baselines``             JPEG, WebP, JPEG 2000, AVIF through Pillow (01)
+``rd``                    rate-distortion curves, Bjøntegaard delta rate (01)
+``plots``                 image grids, zoomed crops, error maps, RD plots (01)
+``blocks``                ``ResidualBlock``: y = x + F(x) (02)
+========================  =====================================================
+
+Images cross the library's boundary as ``uint8`` arrays of shape (H, W, 3) in
+[0, 255] unless a docstring says otherwise.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""Fast mode, seeds and paths (introduced in notebook 00).
+
+Fast mode (``COURSE_FAST=1``, set by ``make test``) shrinks training and data so
+that every notebook runs in seconds on a 2-core CPU. A student who opens a
+notebook normally gets the full version: real training or shipped weights.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+WEIGHTS_DIR = DATA_DIR / "weights"
+
+
+def fast_mode() -> bool:
+    """True when the environment variable ``COURSE_FAST`` is set to 1/true/yes."""
+    return os.environ.get("COURSE_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick(full, fast):
+    """Return ``fast`` in fast mode and ``full`` otherwise.
+
+    >>> steps = pick(full=2000, fast=5)
+    """
+    return fast if fast_mode() else full
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and (if imported) Keras/TensorFlow for reproducible runs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+    except ImportError:  # Keras is optional for the classical-codec modules
+        pass
+
+
+def describe() -> str:
+    """One line saying which mode the course runs in, for the top of each notebook."""
+    if fast_mode():
+        return "FAST mode (COURSE_FAST=1): tiny data and a few training steps, for tests."
+    return "Full mode: real training runs and full-size data."

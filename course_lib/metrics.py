@@ -1,0 +1,103 @@
+"""Quality and size: PSNR, MS-SSIM, bits per pixel (notebook 00).
+
+Thin wrappers over ``tf.image.psnr`` and ``tf.image.ssim_multiscale`` with the
+conventions of the compression literature:
+
+* images are uint8 RGB (H, W, 3) in [0, 255] (floats in [0, 255] also work);
+* PSNR is computed on RGB with peak 255, from the MSE over all pixels and channels;
+* MS-SSIM uses the standard 5 scales when the image is large enough and falls
+  back to fewer scales on small images (5 scales need a shorter side of at least
+  161 px with the 11x11 filter: each scale halves the image, rounding up);
+* bits per pixel counts the *whole* file (header included) over H x W pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Per-scale weights of MS-SSIM (Wang, Simoncelli & Bovik 2003).
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_FILTER_SIZE = 11
+
+
+def _as_float(image) -> np.ndarray:
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    return a.astype(np.float32)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+
+
+def mse(original, reconstruction) -> float:
+    """Mean squared error over all pixels and channels, on the [0, 255] scale."""
+    a, b = _as_float(original), _as_float(reconstruction)
+    _check_pair(a, b)
+    return float(np.mean((a - b) ** 2, dtype=np.float64))
+
+
+def psnr(original, reconstruction, max_val: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB: 10 log10(max_val^2 / MSE).
+
+    Returns ``inf`` for identical images (``tf.image.psnr`` gives inf there too).
+    """
+    import tensorflow as tf
+
+    a, b = _as_float(original), _as_float(reconstruction)
+    _check_pair(a, b)
+    return float(tf.image.psnr(a, b, max_val=max_val).numpy())
+
+
+def ms_ssim_scales(height: int, width: int) -> int:
+    """How many MS-SSIM scales fit: the smallest scale must still hold the 11x11 filter."""
+    # tf.image.ssim_multiscale pads odd sides before each 2x downsampling, so
+    # scale s (1-based) sees ceil(side / 2**(s-1)) pixels: 161 -> 81 -> 41 -> 21 -> 11.
+    side = min(height, width)
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS) and -(-side // 2 ** scales) >= _FILTER_SIZE:
+        scales += 1
+    return scales
+
+
+def ms_ssim(original, reconstruction, max_val: float = 255.0) -> float:
+    """Multi-scale SSIM in [0, 1] (1 = identical), on RGB, via ``tf.image.ssim_multiscale``.
+
+    Uses 5 scales when the shorter side is >= 161 px and fewer on smaller
+    images (renormalised weights); images below 11 px fall back to plain SSIM
+    with a filter as large as the image.
+    """
+    import tensorflow as tf
+
+    a, b = _as_float(original), _as_float(reconstruction)
+    _check_pair(a, b)
+    h, w = a.shape[:2]
+    if min(h, w) < _FILTER_SIZE:
+        size = min(h, w)
+        return float(tf.image.ssim(a, b, max_val=max_val, filter_size=size).numpy())
+    n = ms_ssim_scales(h, w)
+    weights = np.asarray(MS_SSIM_WEIGHTS[:n], dtype=np.float32)
+    weights = weights / weights.sum()
+    value = tf.image.ssim_multiscale(a, b, max_val=max_val, power_factors=weights.tolist(),
+                                     filter_size=_FILTER_SIZE)
+    return float(value.numpy())
+
+
+def ms_ssim_db(value: float) -> float:
+    """MS-SSIM on the decibel scale used in RD plots: -10 log10(1 - MS-SSIM)."""
+    return float(-10.0 * np.log10(max(1.0 - value, 1e-10)))
+
+
+def bits_per_pixel(num_bytes: int, shape) -> float:
+    """Rate of a file in bits per pixel: 8 * bytes / (H * W). ``shape`` is (H, W, ...)."""
+    h, w = int(shape[0]), int(shape[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"shape must have positive height and width, got {shape}")
+    return 8.0 * int(num_bytes) / (h * w)
+
+
+def compression_ratio(num_bytes: int, shape) -> float:
+    """Raw 24-bit RGB size over compressed size (e.g. 24 bpp / 1 bpp = 24:1)."""
+    return 24.0 / bits_per_pixel(num_bytes, shape)
