@@ -254,13 +254,14 @@ def kodak_dir() -> Path | None:
     """The Kodak folder: ``$KODAK_DIR`` if set, else ``../shared/kodak`` beside the
     project when present, else ``data/kodak`` when present; ``None`` otherwise."""
     env = os.environ.get("KODAK_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [PROJECT_ROOT.parent / "shared" / "kodak", DATA_DIR / "kodak"]
-    for c in candidates:
+    if env:
+        # An explicit choice is honoured or refused, never silently replaced.
+        if Path(env).is_dir() and any(Path(env).glob("kodim*.png")):
+            return Path(env)
+        raise FileNotFoundError(f"KODAK_DIR={env} holds no kodim*.png files")
+    for c in (PROJECT_ROOT.parent / "shared" / "kodak", DATA_DIR / "kodak"):
         if c.is_dir() and any(c.glob("kodim*.png")):
             return c
-    if env:
-        raise FileNotFoundError(f"KODAK_DIR={env} holds no kodim*.png files")
     return None
 
 
