@@ -1,0 +1,350 @@
+"""Classical image codecs through Pillow: JPEG, WebP, JPEG 2000, AVIF (notebook 01).
+
+Every learned codec in the course is measured against these baselines. Each
+codec is a name, and its ``quality`` knob means what the codec means by it:
+
+==========  ======================================================  ==============
+name        what Pillow is asked for                                quality
+==========  ======================================================  ==============
+jpeg420     JPEG (libjpeg), chroma subsampled 4:2:0 (``subsampling=2``)   1..100
+jpeg444     JPEG (libjpeg), full-resolution chroma (``subsampling=0``)    1..100
+webp        lossy WebP (libwebp, VP8), ``method=6``: slowest, smallest    0..100
+jpeg2000    JPEG 2000 (OpenJPEG), 9/7 wavelet (``irreversible=True``),    target PSNR
+            colour transform (``mct=1``), fixed-quality mode              in dB
+            (``quality_mode="dB"``, ``quality_layers=[quality]``)
+avif        AVIF (libavif, AV1 intra), Pillow's default speed and 4:2:0   0..100
+==========  ======================================================  ==============
+
+JPEG uses Pillow's defaults otherwise (standard Huffman tables, no
+``optimize``), as in the published Pillow benchmarks (e.g. CompressAI's Kodak
+results), so numbers here can be compared with those. WebP uses ``method=6``
+because a benchmark should give each codec its best effort; it is about 3x
+slower than the default ``method=4`` and saves a few percent. AVIF is only
+offered where ``PIL.features.check("avif")`` is true; see :func:`available_codecs`.
+
+Rates count the whole file (headers included) in bits per pixel; PSNR is on
+RGB per image; averages over a set of images are taken per quality setting
+(mean bpp, mean PSNR, mean MS-SSIM), which is the field's convention.
+
+Command line (writes an RD table, BD-rates against jpeg420, and optionally JSON)::
+
+    python -m course_lib.baselines --data /path/to/kodak --json results.json
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import multiprocessing
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+from PIL import Image, features
+
+from . import metrics
+from .data import load_image, to_rgb8
+
+ALL_CODECS = ("jpeg420", "jpeg444", "webp", "jpeg2000", "avif")
+
+#: Quality ladders spanning roughly 0.1-2.5 bpp on Kodak (measured, Pillow 13):
+#: jpeg420 0.22-2.35 bpp, jpeg444 0.31-2.80, webp 0.22-2.34, jpeg2000 0.15-2.1,
+#: avif 0.10-2.1. JPEG cannot go much below 0.2 bpp: even quality 1 costs ~0.15.
+DEFAULT_QUALITIES: dict[str, tuple] = {
+    "jpeg420": (5, 10, 20, 30, 50, 70, 85, 90),
+    "jpeg444": (5, 10, 20, 30, 50, 70, 85, 90),
+    "webp": (5, 15, 30, 50, 70, 80, 88, 92),
+    "jpeg2000": (26.0, 28.0, 30.0, 32.0, 34.0, 36.0, 38.0, 41.0),
+    "avif": (10, 25, 40, 50, 60, 70, 80, 88),
+}
+
+#: Quality range searched by :func:`match_bpp` (lowest, highest).
+QUALITY_RANGE: dict[str, tuple] = {
+    "jpeg420": (1, 100),
+    "jpeg444": (1, 100),
+    "webp": (0, 100),
+    "jpeg2000": (15.0, 70.0),
+    "avif": (0, 100),
+}
+
+
+def available_codecs() -> tuple[str, ...]:
+    """Names of the codecs this Pillow build can encode, in :data:`ALL_CODECS` order."""
+    needs = {"jpeg420": "jpg", "jpeg444": "jpg", "webp": "webp", "jpeg2000": "jpg_2000", "avif": "avif"}
+    return tuple(name for name in ALL_CODECS if features.check(needs[name]))
+
+
+def _check_codec(codec: str) -> None:
+    if codec not in ALL_CODECS:
+        raise ValueError(f"unknown codec {codec!r}; choose one of {ALL_CODECS}")
+    if codec not in available_codecs():
+        raise ValueError(f"codec {codec!r} is not available in this Pillow build "
+                         f"(available: {available_codecs()})")
+
+
+def _jpeg2000_resolutions(height: int, width: int) -> int:
+    # OpenJPEG's default of 6 resolution levels (5 wavelet decompositions) needs
+    # a shorter side of at least 2**5 px; small images get fewer levels.
+    return min(6, int(math.log2(min(height, width))) + 1)
+
+
+def encode(image, codec: str, quality) -> bytes:
+    """Compress one image; returns the complete file as bytes.
+
+    Args:
+        image: uint8 RGB (H, W, 3); gray or RGBA arrays are converted to RGB first.
+        codec: one of :func:`available_codecs`.
+        quality: the codec's own knob (see the module table). For ``jpeg2000``
+            it is the target PSNR in dB that OpenJPEG aims for.
+
+    Introduced in notebook 01.
+    """
+    _check_codec(codec)
+    rgb = to_rgb8(image)
+    pil = Image.fromarray(rgb)
+    buffer = io.BytesIO()
+    if codec in ("jpeg420", "jpeg444"):
+        pil.save(buffer, format="JPEG", quality=int(quality), subsampling=2 if codec == "jpeg420" else 0)
+    elif codec == "webp":
+        pil.save(buffer, format="WEBP", quality=int(quality), method=6)
+    elif codec == "jpeg2000":
+        pil.save(buffer, format="JPEG2000", irreversible=True, mct=1, quality_mode="dB",
+                 quality_layers=[float(quality)],
+                 num_resolutions=_jpeg2000_resolutions(*rgb.shape[:2]))
+    else:  # avif
+        pil.save(buffer, format="AVIF", quality=int(quality))
+    return buffer.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Decode a compressed file (any format Pillow reads) to uint8 RGB (H, W, 3)."""
+    return load_image(bytes(data))
+
+
+@dataclass
+class CodecResult:
+    """One compressed image and how good it is.
+
+    Attributes:
+        codec, quality: what was asked for.
+        data: the compressed file (``num_bytes`` long).
+        decoded: the reconstruction, uint8 RGB (H, W, 3).
+        bpp: 8 * num_bytes / (H * W), whole file.
+        psnr: RGB PSNR in dB (peak 255) against the original.
+        msssim: MS-SSIM in [0, 1] on RGB, or ``nan`` when not computed.
+    """
+
+    codec: str
+    quality: float
+    data: bytes = field(repr=False)
+    decoded: np.ndarray = field(repr=False)
+    bpp: float
+    psnr: float
+    msssim: float
+
+    @property
+    def num_bytes(self) -> int:
+        return len(self.data)
+
+
+def compress_with(image, codec: str, quality, msssim: bool = True) -> CodecResult:
+    """Encode, decode and measure one image: a :class:`CodecResult`.
+
+    ``msssim=False`` skips MS-SSIM (the slowest part, ~0.1 s per Kodak image).
+    Introduced in notebook 01.
+    """
+    rgb = to_rgb8(image)
+    data = encode(rgb, codec, quality)
+    decoded = decode(data)
+    return CodecResult(
+        codec=codec, quality=quality, data=data, decoded=decoded,
+        bpp=metrics.bits_per_pixel(len(data), rgb.shape),
+        psnr=metrics.psnr(rgb, decoded),
+        msssim=metrics.ms_ssim(rgb, decoded) if msssim else float("nan"),
+    )
+
+
+def _encode_decode(job):
+    """Worker task (picklable): encode and decode one (image, codec, quality)."""
+    image, codec, quality = job
+    data = encode(image, codec, quality)
+    return len(data), decode(data)
+
+
+def _as_list(images) -> list[np.ndarray]:
+    if isinstance(images, Mapping):
+        images = list(images.values())
+    elif isinstance(images, np.ndarray) and images.ndim == 3:
+        images = [images]
+    out = [to_rgb8(im) for im in images]
+    if not out:
+        raise ValueError("no images given")
+    return out
+
+
+def rd_curve(images, codec: str, qualities: Sequence | None = None, msssim: bool = True,
+             workers: int = 1, progress: bool = True) -> dict[str, list]:
+    """The average RD curve of ``codec`` over a set of images.
+
+    Args:
+        images: a list of uint8 RGB arrays, a ``{name: image}`` dict, or one image.
+        codec: one of :func:`available_codecs`.
+        qualities: quality settings (default :data:`DEFAULT_QUALITIES`).
+        msssim: also compute MS-SSIM (otherwise ``nan``).
+        workers: processes used for encoding/decoding (metrics stay in this process).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``{"quality": [...], "bpp": [...], "psnr": [...], "msssim": [...]}``, one
+        entry per quality: the mean over images of bpp, RGB PSNR (dB) and MS-SSIM.
+    Introduced in notebook 01.
+    """
+    from tqdm.auto import tqdm
+
+    _check_codec(codec)
+    images = _as_list(images)
+    qualities = list(DEFAULT_QUALITIES[codec] if qualities is None else qualities)
+    jobs = [(im, codec, q) for q in qualities for im in images]
+    bpp = np.zeros(len(jobs))
+    psnr = np.zeros(len(jobs))
+    ssim = np.full(len(jobs), np.nan)
+
+    def measure(outputs):
+        bar = tqdm(outputs, total=len(jobs), desc=codec, disable=not progress, leave=False)
+        for i, (num_bytes, decoded) in enumerate(bar):
+            original = jobs[i][0]
+            bpp[i] = metrics.bits_per_pixel(num_bytes, original.shape)
+            psnr[i] = metrics.psnr(original, decoded)
+            if msssim:
+                ssim[i] = metrics.ms_ssim(original, decoded)
+
+    if workers > 1:
+        # "spawn" keeps TensorFlow's threads out of the workers, which only run Pillow.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            measure(pool.imap(_encode_decode, jobs))
+    else:
+        measure(map(_encode_decode, jobs))
+    shape = (len(qualities), len(images))
+    return {
+        "quality": qualities,
+        "bpp": bpp.reshape(shape).mean(axis=1).tolist(),
+        "psnr": psnr.reshape(shape).mean(axis=1).tolist(),
+        "msssim": ssim.reshape(shape).mean(axis=1).tolist(),
+    }
+
+
+def match_bpp(image, codec: str, target_bpp: float, msssim: bool = True) -> CodecResult:
+    """The highest-quality result whose rate is at most ``target_bpp``.
+
+    Bisection on the quality knob over :data:`QUALITY_RANGE` (integers for
+    JPEG/WebP/AVIF, 0.05 dB steps for JPEG 2000), assuming the rate grows with
+    quality. If even the highest quality stays below the target, that result
+    is returned. If even the lowest quality is above the target (the codec
+    cannot make a file that small, e.g. JPEG below ~0.15 bpp), ValueError is
+    raised, naming the smallest rate reachable.
+    Introduced in notebook 01.
+    """
+    _check_codec(codec)
+    rgb = to_rgb8(image)
+    low, high = QUALITY_RANGE[codec]
+    continuous = codec == "jpeg2000"
+
+    def rate(q):
+        return metrics.bits_per_pixel(len(encode(rgb, codec, q)), rgb.shape)
+
+    if rate(high) <= target_bpp:
+        return compress_with(rgb, codec, high, msssim=msssim)
+    smallest = rate(low)
+    if smallest > target_bpp:
+        raise ValueError(f"{codec} cannot reach {target_bpp:.4g} bpp on this image: its lowest "
+                         f"quality ({low}) already costs {smallest:.4g} bpp")
+    # Invariant: rate(low) <= target < rate(high).
+    step = 0.05 if continuous else 1
+    while high - low > step:
+        middle = (low + high) / 2 if continuous else (low + high) // 2
+        if rate(middle) <= target_bpp:
+            low = middle
+        else:
+            high = middle
+    return compress_with(rgb, codec, low, msssim=msssim)
+
+
+# --------------------------------------------------------------------------- command line
+def _table(name: str, curve: Mapping[str, list]) -> str:
+    lines = [f"{name}", f"  {'quality':>8} {'bpp':>7} {'PSNR dB':>8} {'MS-SSIM':>8}"]
+    for q, b, p, s in zip(curve["quality"], curve["bpp"], curve["psnr"], curve["msssim"]):
+        lines.append(f"  {q:>8g} {b:>7.3f} {p:>8.2f} {s:>8.4f}")
+    return "\n".join(lines)
+
+
+def _nan_to_none(value):
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+    import json
+    import os
+    import time
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .data import load_folder
+    from .rd import bd_rate
+
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.baselines",
+        description="RD curves of the classical codecs on a folder of images, "
+                    "with BD-rates against JPEG 4:2:0.")
+    parser.add_argument("--data", required=True, help="folder of images (e.g. Kodak)")
+    parser.add_argument("--json", help="write the curves and BD-rates to this JSON file")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--codecs", nargs="+", default=None,
+                        help=f"subset of {available_codecs()} (default: all available)")
+    parser.add_argument("--workers", type=int, default=2, help="encoding processes (default 2)")
+    parser.add_argument("--no-msssim", action="store_true", help="skip MS-SSIM (faster)")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    images = load_folder(args.data, limit=args.limit)
+    codecs = args.codecs or list(available_codecs())
+    if "jpeg420" not in codecs:
+        codecs.insert(0, "jpeg420")  # the anchor of every BD-rate
+    print(f"{len(images)} images from {args.data}; codecs: {', '.join(codecs)}")
+    curves = {c: rd_curve(images, c, msssim=not args.no_msssim, workers=args.workers) for c in codecs}
+    for name, curve in curves.items():
+        print(_table(name, curve))
+
+    anchor = curves["jpeg420"]
+    bd = {method: {c: bd_rate(anchor["bpp"], anchor["psnr"], curve["bpp"], curve["psnr"], method)
+                   for c, curve in curves.items()} for method in ("pchip", "cubic")}
+    print("\nBD-rate vs jpeg420 on RGB PSNR (negative = fewer bits)")
+    print(f"  {'codec':>9} {'pchip %':>8} {'cubic %':>8}")
+    for c in curves:
+        print(f"  {c:>9} {bd['pchip'][c]:>8.1f} {bd['cubic'][c]:>8.1f}")
+    elapsed = time.perf_counter() - start
+    print(f"\n{elapsed:.0f} s")
+
+    if args.json:
+        result = {
+            "codecs": {c: {k: curve[k] for k in ("bpp", "psnr", "msssim")} for c, curve in curves.items()},
+            "bd_rate_vs_jpeg420": bd["pchip"],
+            "bd_rate_vs_jpeg420_cubic": bd["cubic"],
+            "qualities": {c: curve["quality"] for c, curve in curves.items()},
+            "images": len(images),
+            "seconds": round(elapsed, 1),
+        }
+        with open(args.json, "w") as f:
+            # Skipped MS-SSIM values are nan, which JSON cannot hold: write null.
+            json.dump(_nan_to_none(result), f, indent=2, allow_nan=False)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

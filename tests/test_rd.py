@@ -1,0 +1,82 @@
+"""Bjøntegaard delta rate and PSNR against answers known in closed form."""
+import numpy as np
+import pytest
+
+from course_lib.rd import bd_psnr, bd_rate
+
+# A smooth, concave RD curve like a real codec's: PSNR grows with log-rate.
+BPP = np.array([0.12, 0.25, 0.4, 0.6, 0.9, 1.3, 1.9, 2.6])
+PSNR = 30.0 + 6.0 * np.log2(BPP / 0.5) - 0.4 * np.log2(BPP / 0.5) ** 2
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+@pytest.mark.parametrize("k", [0.7, 1.0, 1.25])
+def test_scaled_rate_gives_exact_bd_rate(method, k):
+    assert bd_rate(BPP, PSNR, k * BPP, PSNR, method) == pytest.approx((k - 1) * 100, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+@pytest.mark.parametrize("shift", [-0.8, 0.0, 1.5])
+def test_shifted_psnr_gives_exact_bd_psnr(method, shift):
+    assert bd_psnr(BPP, PSNR, BPP, PSNR + shift, method) == pytest.approx(shift, abs=1e-9)
+
+
+def test_sign_convention_better_codec_is_negative_rate_positive_psnr():
+    assert bd_rate(BPP, PSNR, BPP, PSNR + 1.0) < 0
+    assert bd_psnr(BPP, PSNR, BPP * 0.8, PSNR) > 0
+
+
+def test_order_of_points_does_not_matter():
+    order = np.random.default_rng(0).permutation(len(BPP))
+    expected = bd_rate(BPP, PSNR, BPP * 0.9, PSNR + 0.3)
+    assert bd_rate(BPP[order], PSNR[order], BPP * 0.9, PSNR + 0.3) == pytest.approx(expected)
+
+
+def test_pchip_and_cubic_agree_on_a_smooth_curve():
+    # A different curve shape for the test codec, so that the result is not trivially exact.
+    test_psnr = 30.5 + 6.5 * np.log2(BPP / 0.5) - 0.3 * np.log2(BPP / 0.5) ** 2
+    by_pchip = bd_rate(BPP, PSNR, BPP, test_psnr, "pchip")
+    by_cubic = bd_rate(BPP, PSNR, BPP, test_psnr, "cubic")
+    assert by_pchip < -5
+    assert abs(by_pchip - by_cubic) < 1.0
+    assert abs(bd_psnr(BPP, PSNR, BPP, test_psnr, "pchip") - bd_psnr(BPP, PSNR, BPP, test_psnr, "cubic")) < 0.05
+
+
+def test_cubic_matches_the_classic_polyfit_formula():
+    # Bjøntegaard's original script: polyfit of log-rate on PSNR, integrate, exponentiate.
+    test_bpp, test_psnr = BPP * 0.85, PSNR + 0.2 * np.sin(np.arange(len(BPP)))
+    low, high = max(PSNR.min(), test_psnr.min()), min(PSNR.max(), test_psnr.max())
+    averages = []
+    for rate, quality in ((BPP, PSNR), (test_bpp, test_psnr)):
+        integral = np.polyint(np.polyfit(quality, np.log(rate), 3))
+        averages.append((np.polyval(integral, high) - np.polyval(integral, low)) / (high - low))
+    expected = (np.exp(averages[1] - averages[0]) - 1) * 100
+    assert bd_rate(BPP, PSNR, test_bpp, test_psnr, "cubic") == pytest.approx(expected, rel=1e-6)
+
+
+def test_too_few_points():
+    with pytest.raises(ValueError, match="at least 4"):
+        bd_rate(BPP[:3], PSNR[:3], BPP[:3], PSNR[:3], "cubic")
+    with pytest.raises(ValueError, match="at least 2"):
+        bd_rate(BPP[:1], PSNR[:1], BPP, PSNR)
+    assert bd_rate(BPP[:3], PSNR[:3], BPP[:3] * 2, PSNR[:3]) == pytest.approx(100.0)
+
+
+def test_non_overlapping_curves():
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_rate(BPP[:3], PSNR[:3], BPP[5:], PSNR[5:])
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_psnr(BPP[:3], PSNR[:3], BPP[5:], PSNR[5:])
+
+
+def test_duplicates_and_bad_values():
+    with pytest.raises(ValueError, match="repeated"):
+        bd_rate([0.2, 0.4, 0.8], [30, 30, 32], BPP, PSNR)
+    with pytest.raises(ValueError, match="positive"):
+        bd_rate([0.0, 0.4, 0.8], [28, 30, 32], BPP, PSNR)
+    with pytest.raises(ValueError, match="finite"):
+        bd_rate([0.2, 0.4, 0.8], [28, 30, np.inf], BPP, PSNR)
+    with pytest.raises(ValueError, match="lengths"):
+        bd_rate([0.2, 0.4], [28, 30, 31], BPP, PSNR)
+    with pytest.raises(ValueError, match="method"):
+        bd_rate(BPP, PSNR, BPP, PSNR, "linear")
