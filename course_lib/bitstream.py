@@ -1,0 +1,355 @@
+"""Bits on disk: range coding of integer latents and the ``.rcz`` file format (notebook 05).
+
+The encoder turns the integer latents y_hat (C, h, w) into a stream of 32-bit
+words with ``constriction``'s range coder (``constriction.stream.queue``), one
+categorical model per channel taken from integer tables
+(:class:`EntropyTables`). Encoder and decoder read the *same integers*, so
+they agree bit for bit on any machine; the floats of the learned prior are
+never used for coding.
+
+Escapes: each channel's table covers a finite support [lo_c, lo_c + size_c - 1]
+plus one extra *escape* symbol. A latent outside the support is coded as the
+escape symbol, and after all channels the escaped values follow, each as
+(direction bit, bit length n of the overshoot d + 1 (uniform over 0..21), the
+n low bits of d + 1 (uniform)), an Elias-gamma-like code through
+``constriction``'s uniform models. Every integer with |y_hat| <= 2**20 is codable.
+
+File format (``.rcz``, "residual compression, z"), 16-byte header, big-endian:
+
+======  =====  ==========================================================
+offset  bytes  field
+======  =====  ==========================================================
+0       2      magic ``b"RZ"``
+2       1      format version (1)
+3       1      model id: first byte of the SHA-256 fingerprint of the tables
+4       1      rate byte (the codec maps it to a rate level)
+5       2      image height in pixels (1..65535)
+7       2      image width in pixels (1..65535)
+9       3      payload length in 32-bit words
+12      4      CRC-32 of header bytes 0..11, the tables' full fingerprint
+               and the payload
+16      4 n    payload: n little-endian uint32 words from the range coder
+======  =====  ==========================================================
+
+Anything wrong with a file (empty, truncated, foreign, corrupted, made by
+another model) raises :class:`BitstreamError`, a ``ValueError`` with a
+one-line message that names the problem. The CRC covers the header too, so
+a flipped bit in the image size cannot produce a silently wrong image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import constriction
+import numpy as np
+
+from .data import MAX_PIXELS
+
+MAGIC = b"RZ"
+VERSION = 1
+HEADER_SIZE = 16
+#: File name extension of compressed images.
+FILE_EXTENSION = ".rcz"
+#: Largest |latent| the escape code can carry; the codec clips to it.
+LATENT_LIMIT = 2 ** 20
+#: Escaped overshoots d + 1 are below 2 * LATENT_LIMIT + 2 <= 2**22, so their bit length is 0..21.
+_ESCAPE_LENGTHS = 22
+_MAX_WORDS = 2 ** 24 - 1  # what the 3-byte length field holds (64 MiB of payload)
+
+
+class BitstreamError(ValueError):
+    """A compressed file cannot be decoded: empty, truncated, corrupted, foreign,
+    or made by a different model. The message is one line naming the problem."""
+
+
+# --------------------------------------------------------------------------- tables
+@dataclass(frozen=True, eq=False)
+class EntropyTables:
+    """Integer probability tables for the range coder, one row per latent channel.
+
+    Attributes:
+        pmf: (C, L) int32 counts. Row c holds ``support_size[c]`` symbol counts,
+            then the escape count, then zeros; the non-zero part is >= 1 and
+            sums to ``2**precision``.
+        offset: (C,) int32, the smallest latent value lo_c of each support.
+        support_size: (C,) int32, number of latent values in each support.
+        precision: bits of the counts (sum = 2**precision), 8..24.
+
+    Made by :meth:`course_lib.entropy.FactorizedPrior.export_tables`; saved
+    with :meth:`save` as a ``.npz`` beside the weights. Introduced in notebook 05.
+    """
+
+    pmf: np.ndarray
+    offset: np.ndarray
+    support_size: np.ndarray
+    precision: int
+
+    @property
+    def channels(self) -> int:
+        return int(self.pmf.shape[0])
+
+    def validate(self) -> "EntropyTables":
+        """Raise ``ValueError`` unless the tables are well formed; return them."""
+        pmf, offset, size = self.pmf, self.offset, self.support_size
+        if not (isinstance(pmf, np.ndarray) and pmf.dtype == np.int32 and pmf.ndim == 2):
+            raise ValueError("tables: pmf must be a 2-D int32 array")
+        channels, width = pmf.shape
+        for name, a in (("offset", offset), ("support_size", size)):
+            if not (isinstance(a, np.ndarray) and a.dtype == np.int32 and a.shape == (channels,)):
+                raise ValueError(f"tables: {name} must be an int32 array of shape ({channels},)")
+        if not 8 <= int(self.precision) <= 24:
+            raise ValueError(f"tables: precision {self.precision} is outside 8..24 bits")
+        if channels < 1 or np.any(size < 1) or np.any(size + 1 > width):
+            raise ValueError("tables: support sizes must be >= 1 and fit the pmf rows")
+        if np.any(np.abs(offset.astype(np.int64)) > LATENT_LIMIT):
+            raise ValueError(f"tables: offsets must lie within +-{LATENT_LIMIT}")
+        used = np.arange(width)[None, :] <= size[:, None]
+        if np.any(pmf[used] < 1) or np.any(pmf[~used] != 0):
+            raise ValueError("tables: every symbol needs a count >= 1 and padding must be 0")
+        if np.any(pmf.astype(np.int64).sum(axis=1) != 2 ** int(self.precision)):
+            raise ValueError(f"tables: every row must sum to 2**{self.precision}")
+        return self
+
+    def fingerprint(self) -> bytes:
+        """SHA-256 (32 bytes) of the tables' content; its first byte is the model id."""
+        h = hashlib.sha256(b"course_lib entropy tables v1")
+        h.update(np.asarray([self.precision, *self.pmf.shape], "<i8").tobytes())
+        for a in (self.pmf, self.offset, self.support_size):
+            h.update(np.ascontiguousarray(a, "<i4").tobytes())
+        return h.digest()
+
+    @property
+    def model_id(self) -> int:
+        """One byte that identifies the tables (stored in each file's header)."""
+        return self.fingerprint()[0]
+
+    def save(self, path) -> Path:
+        """Write the tables to a ``.npz`` file (int32 arrays, no pickles)."""
+        path = Path(path)
+        np.savez(path, pmf=self.pmf, offset=self.offset, support_size=self.support_size,
+                 precision=np.int32(self.precision))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "EntropyTables":
+        """Read and validate tables written by :meth:`save` (``ValueError`` if malformed)."""
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"pmf", "offset", "support_size", "precision"} - set(f.files)
+            if missing:
+                raise ValueError(f"{path}: not an entropy-table file (missing {sorted(missing)})")
+            tables = cls(pmf=f["pmf"], offset=f["offset"], support_size=f["support_size"],
+                         precision=int(f["precision"]))
+        return tables.validate()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, EntropyTables) and self.fingerprint() == other.fingerprint()
+
+    def ideal_bits(self, values: np.ndarray) -> float:
+        """Information content in bits of integer latents (C, ...) under the tables,
+        escape fields included: what the range coder produces, give or take a
+        few bytes of termination."""
+        symbols, below, overshoot = self._split(values)
+        bits = 0.0
+        for c in range(self.channels):
+            counts = self.pmf[c, :self.support_size[c] + 1].astype(np.float64)
+            bits += float(np.sum(self.precision - np.log2(counts[symbols[c]])))
+        lengths, _ = _bit_length_and_low_bits(overshoot + 1)
+        return bits + float(np.sum(1 + np.log2(_ESCAPE_LENGTHS) + lengths))
+
+    def _split(self, values: np.ndarray):
+        """Latents (C, ...) -> table symbols (C, N) int32, and for the escaped
+        latents (channel by channel, in raster order) whether each lies below
+        its support and how far beyond the support's edge it lies (d >= 0)."""
+        v = np.asarray(values)
+        if not np.issubdtype(v.dtype, np.integer):
+            raise ValueError(f"latents must be integers, got dtype {v.dtype}")
+        if v.ndim < 1 or v.shape[0] != self.channels:
+            raise ValueError(f"latents must have {self.channels} channels first, got shape {v.shape}")
+        v = v.reshape(self.channels, -1).astype(np.int64)
+        if v.size and np.abs(v).max() > LATENT_LIMIT:
+            raise ValueError(f"latents must lie within +-{LATENT_LIMIT}")
+        index = v - self.offset[:, None]
+        size = self.support_size[:, None].astype(np.int64)
+        outside = (index < 0) | (index >= size)
+        symbols = np.where(outside, size, index).astype(np.int32)
+        index, size = index[outside], np.broadcast_to(size, v.shape)[outside]
+        below = index < 0
+        overshoot = np.where(below, -index - 1, index - size)
+        return symbols, below, overshoot
+
+    def model(self, channel: int):
+        """The ``constriction`` categorical model of one channel (symbols 0..size, size = escape)."""
+        counts = self.pmf[channel, :self.support_size[channel] + 1]
+        # Integer-valued float64 probabilities: constriction rescales them to its
+        # own fixed point exactly the same way on every machine.
+        return constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False)
+
+
+def _bit_length_and_low_bits(v: np.ndarray):
+    """For integers v >= 1: n = floor(log2 v) and v - 2**n (its n low bits)."""
+    v = np.asarray(v, np.int64)
+    n = np.zeros(v.shape, np.int64)
+    for bit in range(_ESCAPE_LENGTHS):  # exact integer bit length, no float log2
+        n += (v >> (bit + 1)) > 0
+    return n, v - (np.int64(1) << n)
+
+
+# --------------------------------------------------------------------------- range coding
+def encode_latents(values: np.ndarray, tables: EntropyTables) -> np.ndarray:
+    """Range-code integer latents (C, ...) with the tables; returns uint32 words.
+
+    Channel c's symbols go first, channel by channel, then the escape fields
+    of all latents outside their supports. Introduced in notebook 05.
+    """
+    symbols, below, overshoot = tables._split(values)
+    encoder = constriction.stream.queue.RangeEncoder()
+    for c in range(tables.channels):
+        encoder.encode(symbols[c], tables.model(c))
+    if overshoot.size:
+        lengths, low_bits = _bit_length_and_low_bits(overshoot + 1)
+        encoder.encode(below.astype(np.int32), constriction.stream.model.Uniform(2))
+        encoder.encode(lengths.astype(np.int32), constriction.stream.model.Uniform(_ESCAPE_LENGTHS))
+        has_bits = lengths > 0  # a uniform model needs at least 2 symbols
+        encoder.encode(low_bits[has_bits].astype(np.int32), constriction.stream.model.Uniform(),
+                       (np.int64(1) << lengths[has_bits]).astype(np.int32))
+    return encoder.get_compressed()
+
+
+def decode_latents(words: np.ndarray, tables: EntropyTables, count: int) -> np.ndarray:
+    """Inverse of :func:`encode_latents`: uint32 words -> int32 latents (C, count).
+
+    Raises :class:`BitstreamError` if the words cannot be decoded (only
+    possible for data that did not come from :func:`encode_latents`).
+    """
+    decoder = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, np.uint32))
+    values = np.empty((tables.channels, count), np.int64)
+    escaped = np.zeros((tables.channels, count), bool)
+    try:
+        for c in range(tables.channels):
+            symbols = np.asarray(decoder.decode(tables.model(c), count), np.int64)
+            escaped[c] = symbols == tables.support_size[c]
+            values[c] = symbols + tables.offset[c]
+        k = int(escaped.sum())
+        if k:
+            below = np.asarray(decoder.decode(constriction.stream.model.Uniform(2), k), bool)
+            lengths = np.asarray(decoder.decode(constriction.stream.model.Uniform(_ESCAPE_LENGTHS), k), np.int64)
+            low_bits = np.zeros(k, np.int64)
+            has_bits = lengths > 0
+            if has_bits.any():
+                low_bits[has_bits] = decoder.decode(constriction.stream.model.Uniform(),
+                                                    (np.int64(1) << lengths[has_bits]).astype(np.int32))
+            overshoot = (np.int64(1) << lengths) + low_bits - 1
+            channel = np.nonzero(escaped)[0]
+            lo = tables.offset[channel].astype(np.int64)
+            hi = lo + tables.support_size[channel] - 1
+            values[escaped] = np.where(below, lo - 1 - overshoot, hi + 1 + overshoot)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # constriction reports bad data as Rust panics (BaseException)
+        raise BitstreamError(f"corrupted payload: the range decoder failed ({type(exc).__name__})") from None
+    if values.size and np.abs(values).max() > LATENT_LIMIT:
+        raise BitstreamError(f"corrupted payload: a latent lies beyond +-{LATENT_LIMIT}")
+    return values.astype(np.int32)
+
+
+# --------------------------------------------------------------------------- file format
+@dataclass(frozen=True)
+class Header:
+    """The fields of a ``.rcz`` header (see the module docstring)."""
+
+    model_id: int
+    rate_byte: int
+    height: int
+    width: int
+    words: int = 0
+
+    def to_bytes(self) -> bytes:
+        """Bytes 0..11 of the header (everything but the CRC)."""
+        return (MAGIC + bytes([VERSION, self.model_id, self.rate_byte])
+                + self.height.to_bytes(2, "big") + self.width.to_bytes(2, "big")
+                + self.words.to_bytes(3, "big"))
+
+
+def _checksum(header: bytes, key: bytes, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(key, zlib.crc32(header)))
+
+
+def latent_size(height: int, width: int, factor: int = 16) -> tuple[int, int]:
+    """Latent grid (h, w) of an image: each side divided by ``factor``, rounded up."""
+    return -(-int(height) // factor), -(-int(width) // factor)
+
+
+def pack(values: np.ndarray, tables: EntropyTables, height: int, width: int, rate_byte: int = 0) -> bytes:
+    """A complete ``.rcz`` file: header + range-coded latents (C, h, w).
+
+    ``height``/``width``: size of the image in pixels (1..65535 each, at most
+    ``course_lib.data.MAX_PIXELS`` pixels). Introduced in notebook 05.
+    """
+    height, width, rate_byte = int(height), int(width), int(rate_byte)
+    if not (1 <= height <= 65535 and 1 <= width <= 65535 and height * width <= MAX_PIXELS):
+        raise ValueError(f"image size {height}x{width} is outside what the format stores "
+                         f"(sides 1..65535, at most {MAX_PIXELS / 1e6:.0f} Mpx)")
+    if not 0 <= rate_byte <= 255:
+        raise ValueError(f"rate byte {rate_byte} is outside 0..255")
+    expected = (tables.channels, *latent_size(height, width))
+    if np.shape(values) != expected:
+        raise ValueError(f"latents of a {height}x{width} image must have shape {expected}, got {np.shape(values)}")
+    words = encode_latents(values, tables)
+    if words.size > _MAX_WORDS:
+        raise ValueError(f"payload of {words.size} words exceeds the format's limit of {_MAX_WORDS}")
+    payload = words.astype("<u4").tobytes()
+    header = Header(tables.model_id, rate_byte, height, width, int(words.size)).to_bytes()
+    crc = _checksum(header, tables.fingerprint(), payload)
+    return header + crc.to_bytes(4, "big") + payload
+
+
+def read_header(data: bytes) -> Header:
+    """Parse and sanity-check a header without decoding anything.
+
+    Checks the magic bytes, the version, the image size and that the file
+    holds exactly the announced payload. Raises :class:`BitstreamError`.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BitstreamError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) == 0:
+        raise BitstreamError("empty file")
+    if data[:2] != MAGIC[:len(data[:2])]:
+        raise BitstreamError("not a .rcz file (wrong magic bytes)")
+    if len(data) < HEADER_SIZE:
+        raise BitstreamError(f"truncated file: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte header")
+    if data[2] != VERSION:
+        raise BitstreamError(f"unsupported format version {data[2]} (this library reads version {VERSION})")
+    height, width = int.from_bytes(data[5:7], "big"), int.from_bytes(data[7:9], "big")
+    if height < 1 or width < 1 or height * width > MAX_PIXELS:
+        raise BitstreamError(f"invalid image size {height}x{width} in the header")
+    words = int.from_bytes(data[9:12], "big")
+    payload_bytes = len(data) - HEADER_SIZE
+    if payload_bytes < 4 * words:
+        raise BitstreamError(f"truncated file: header announces {4 * words} payload bytes, file holds {payload_bytes}")
+    if payload_bytes > 4 * words:
+        raise BitstreamError(f"{payload_bytes - 4 * words} unexpected bytes after the payload")
+    return Header(model_id=data[3], rate_byte=data[4], height=height, width=width, words=words)
+
+
+def unpack(data: bytes, tables: EntropyTables, factor: int = 16) -> tuple[Header, np.ndarray]:
+    """Read a ``.rcz`` file made with ``tables``: returns (header, latents (C, h, w) int32).
+
+    Raises :class:`BitstreamError` for anything but an intact file from the same model.
+    """
+    header = read_header(data)
+    if header.model_id != tables.model_id:
+        raise BitstreamError(f"file was made by model id {header.model_id}, "
+                             f"this codec's model id is {tables.model_id}")
+    data = bytes(data)
+    payload = data[HEADER_SIZE:]
+    if _checksum(data[:12], tables.fingerprint(), payload) != int.from_bytes(data[12:16], "big"):
+        raise BitstreamError("checksum mismatch: the file is corrupted (or made by a different model)")
+    h, w = latent_size(header.height, header.width, factor)
+    words = np.frombuffer(payload, "<u4").astype(np.uint32)
+    values = decode_latents(words, tables, h * w)
+    return header, values.reshape(tables.channels, h, w)
