@@ -1,0 +1,166 @@
+"""Pictures for the notebooks: image grids, zoomed comparisons, RD plots (notebook 01).
+
+Every function returns a ``matplotlib.figure.Figure`` built with the
+object-oriented API (no ``pyplot`` state), so it works the same under the
+inline backend of a notebook and the headless ``Agg`` backend of the tests.
+In a notebook the figure shows when it is the last value of a cell, or with
+``display(fig)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .data import to_rgb8
+from .metrics import ms_ssim_db
+
+_METRIC_LABELS = {"psnr": "PSNR (dB, RGB)", "msssim": "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)"}
+
+
+def _named(images, titles) -> tuple[list[np.ndarray], list[str]]:
+    if isinstance(images, Mapping):
+        names, images = list(images.keys()), list(images.values())
+    else:
+        images = list(images)
+        names = [""] * len(images)
+    if titles is not None:
+        names = list(titles)
+        if len(names) != len(images):
+            raise ValueError(f"{len(images)} images but {len(names)} titles")
+    if not images:
+        raise ValueError("no images to show")
+    return [to_rgb8(im) for im in images], [str(n) for n in names]
+
+
+def show_images(images, titles: Sequence[str] | None = None, ncols: int = 4,
+                size: float = 3.0) -> Figure:
+    """A grid of images without axes ticks.
+
+    Args:
+        images: a ``{title: image}`` dict or a list of images (uint8 RGB, gray or float in [0, 1]).
+        titles: one per image; overrides the dict keys.
+        ncols: images per row (fewer when there are fewer images).
+        size: inches per grid cell.
+
+    Returns a Figure with exactly one axes per image. Introduced in notebook 01.
+    """
+    images, names = _named(images, titles)
+    ncols = max(1, min(ncols, len(images)))
+    nrows = math.ceil(len(images) / ncols)
+    fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
+    for i, (image, name) in enumerate(zip(images, names)):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(image)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    return fig
+
+
+def _crop_box(shape, crop) -> tuple[int, int, int]:
+    h, w = shape[:2]
+    if crop is None:
+        size = max(8, min(h, w) // 4)
+        return (h - size) // 2, (w - size) // 2, size
+    y, x, size = (int(v) for v in crop)
+    size = min(size, h, w)
+    y, x = min(max(0, y), h - size), min(max(0, x), w - size)
+    return y, x, size
+
+
+def compare(original, reconstruction, crop: tuple[int, int, int] | None = None,
+            titles: Sequence[str] = ("original", "reconstruction", "|error|"),
+            error_scale: float | None = None) -> Figure:
+    """Original | reconstruction | error map on top, the same zoomed crop below.
+
+    Args:
+        original, reconstruction: images of the same shape (uint8 RGB or gray).
+        crop: ``(y, x, size)`` of the square to zoom into, in pixels; default:
+            a square of a quarter of the shorter side in the centre. Clipped
+            to the image. A rectangle marks it in the top row.
+        titles: three titles; the PSNR is appended to the reconstruction's.
+        error_scale: absolute error (0-255) shown as full brightness; default:
+            the 99th percentile of the error, so small errors stay visible.
+
+    Returns a Figure with 6 axes (2 rows x 3) plus a colour bar for the error.
+    Introduced in notebook 01.
+    """
+    from .metrics import psnr
+
+    a, b = to_rgb8(original), to_rgb8(reconstruction)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    if len(titles) != 3:
+        raise ValueError("titles must hold three strings: original, reconstruction, error")
+    error = np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=2)
+    scale = error_scale or max(float(np.percentile(error, 99)), 1.0)
+    y, x, size = _crop_box(a.shape, crop)
+    panels = (a, b, error)
+    names = (titles[0], f"{titles[1]}  ({psnr(a, b):.2f} dB)", f"{titles[2]} (mean over RGB)")
+
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for col, (panel, name) in enumerate(zip(panels, names)):
+        style = dict(cmap="inferno", vmin=0, vmax=scale) if panel.ndim == 2 else {}
+        shown = axes[0, col].imshow(panel, **style)
+        axes[0, col].set_title(name, fontsize=10)
+        axes[0, col].add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False,
+                                         edgecolor="cyan", linewidth=1.5))
+        # Nearest-neighbour zoom so that individual pixels (and 8x8 blocks) stay visible.
+        axes[1, col].imshow(panel[y:y + size, x:x + size], interpolation="nearest", **style)
+        axes[1, col].set_title(f"crop y={y}, x={x}, {size} px", fontsize=9)
+        for ax in axes[:, col]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(shown, ax=axes[:, 2], shrink=0.6, label="|error| (0-255)")
+    return fig
+
+
+def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "psnr", ax=None,
+            highlight: str | Sequence[str] | None = None, title: str | None = None) -> Figure:
+    """Rate-distortion curves: bits per pixel against PSNR or MS-SSIM.
+
+    Args:
+        curves: ``{name: {"bpp": [...], "psnr": [...], "msssim": [...]}}``, e.g. from
+            :func:`course_lib.baselines.rd_curve`; only ``bpp`` and the chosen metric are used.
+        metric: ``"psnr"`` (dB) or ``"msssim"`` (plotted in dB, -10 log10(1 - MS-SSIM),
+            which spreads out the values near 1 where codecs differ).
+        ax: draw into this Axes (its figure is returned); default: a new figure.
+        highlight: a name (or names) drawn thick; the others are drawn thin.
+        title: the axes title.
+
+    Returns the Figure. Introduced in notebook 01.
+    """
+    if metric not in _METRIC_LABELS:
+        raise ValueError(f"metric must be one of {tuple(_METRIC_LABELS)}, got {metric!r}")
+    if not curves:
+        raise ValueError("no curves to plot")
+    if ax is None:
+        fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    highlighted = {highlight} if isinstance(highlight, str) else set(highlight or ())
+    unknown = highlighted - set(curves)
+    if unknown:
+        raise ValueError(f"highlight names {sorted(unknown)} are not among the curves {list(curves)}")
+    for name, curve in curves.items():
+        bpp = np.asarray(curve["bpp"], dtype=float)
+        values = np.asarray(curve[metric], dtype=float)
+        if metric == "msssim":
+            values = np.array([ms_ssim_db(v) for v in values])
+        order = np.argsort(bpp)
+        thick = name in highlighted or not highlighted
+        ax.plot(bpp[order], values[order], marker="o", markersize=4 if thick else 3,
+                linewidth=2.2 if thick else 1.0, alpha=1.0 if thick else 0.6, label=name)
+    ax.set_xlabel("rate (bits per pixel)")
+    ax.set_ylabel(_METRIC_LABELS[metric])
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,72 @@
+"""Plot helpers return figures with the expected axes, on any image kind."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from course_lib import data, plots
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return data.course_photo("chelsea")[:96, :128]
+
+
+def _image_axes(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_show_images_one_axes_per_image(photo):
+    gray = photo.mean(axis=2).astype(np.uint8)
+    fig = plots.show_images({"colour": photo, "gray": gray, "float": photo / 255.0}, ncols=2)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["colour", "gray", "float"]
+    fig = plots.show_images([photo, photo], titles=["a", "b"])
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="titles"):
+        plots.show_images([photo], titles=["a", "b"])
+
+
+def test_compare_shows_three_panels_and_their_crops(photo):
+    noisy = np.clip(photo + np.random.default_rng(0).normal(0, 8, photo.shape), 0, 255).astype(np.uint8)
+    gray = photo.mean(axis=2).astype(np.uint8)
+    fig = plots.compare(gray, noisy.mean(axis=2).astype(np.uint8), crop=(10, 20, 32))
+    assert isinstance(fig, Figure)
+    assert len(_image_axes(fig)) == 6
+    assert len(fig.axes) == 7  # plus the error colour bar
+    # The crop rectangle is drawn on each panel of the top row, where asked.
+    for ax in _image_axes(fig)[:3]:
+        (patch,) = ax.patches
+        assert (patch.get_x(), patch.get_y(), patch.get_width()) == (19.5, 9.5, 32)
+    # Crops are clipped to the image instead of failing.
+    fig = plots.compare(photo, noisy, crop=(90, 120, 64))
+    assert _image_axes(fig)[3].images[0].get_array().shape[:2] == (64, 64)
+    with pytest.raises(ValueError, match="shape"):
+        plots.compare(photo, photo[:50])
+
+
+def test_rd_plot_draws_each_curve():
+    curves = {"jpeg": {"bpp": [0.3, 0.6, 1.2], "psnr": [27, 30, 33], "msssim": [0.9, 0.95, 0.98]},
+              "webp": {"bpp": [0.25, 0.5, 1.0], "psnr": [28, 31, 34], "msssim": [0.92, 0.96, 0.985]}}
+    fig = plots.rd_plot(curves, highlight="webp")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["jpeg", "webp"]
+    assert lines[1].get_linewidth() > lines[0].get_linewidth()
+    fig = plots.rd_plot(curves, metric="msssim")
+    assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(10.0)  # 1 - 0.9 -> 10 dB
+    with pytest.raises(ValueError, match="metric"):
+        plots.rd_plot(curves, metric="ssim")
+    with pytest.raises(ValueError, match="highlight"):
+        plots.rd_plot(curves, highlight="avif")
+
+
+def test_rd_plot_into_existing_axes():
+    fig = Figure()
+    ax1, ax2 = fig.subplots(1, 2)
+    out = plots.rd_plot({"a": {"bpp": [1, 2], "psnr": [30, 33]}}, ax=ax2)
+    assert out is fig and len(ax2.get_lines()) == 1 and not ax1.get_lines()
