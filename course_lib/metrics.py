@@ -13,6 +13,8 @@ conventions of the compression literature:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Per-scale weights of MS-SSIM (Wang, Simoncelli & Bovik 2003).
@@ -77,12 +79,23 @@ def ms_ssim(original, reconstruction, max_val: float = 255.0) -> float:
     if min(h, w) < _FILTER_SIZE:
         size = min(h, w)
         return float(tf.image.ssim(a, b, max_val=max_val, filter_size=size).numpy())
-    n = ms_ssim_scales(h, w)
-    weights = np.asarray(MS_SSIM_WEIGHTS[:n], dtype=np.float32)
-    weights = weights / weights.sum()
-    value = tf.image.ssim_multiscale(a, b, max_val=max_val, power_factors=weights.tolist(),
-                                     filter_size=_FILTER_SIZE)
+    value = _ms_ssim_graph(ms_ssim_scales(h, w), float(max_val))(a, b)
     return float(value.numpy())
+
+
+@functools.lru_cache(maxsize=None)
+def _ms_ssim_graph(scales: int, max_val: float):
+    """A compiled ``tf.image.ssim_multiscale`` for ``scales`` scales (about 2x faster than eager)."""
+    import tensorflow as tf
+
+    weights = np.asarray(MS_SSIM_WEIGHTS[:scales], dtype=np.float32)
+    weights = (weights / weights.sum()).tolist()
+
+    @tf.function(reduce_retracing=True)
+    def graph(a, b):
+        return tf.image.ssim_multiscale(a, b, max_val=max_val, power_factors=weights, filter_size=_FILTER_SIZE)
+
+    return graph
 
 
 def ms_ssim_db(value: float) -> float:

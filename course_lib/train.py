@@ -1,0 +1,54 @@
+"""Command line for rate-distortion training (notebook 07).
+
+    python -m course_lib.train --data DIR --lmbda 0.0067 --steps 20000 --out runs/q3
+    python -m course_lib.train --data DIR --lmbda 0.0018 0.0067 0.025 0.0932 --steps 200000 --out runs/vr
+
+Several lambdas train one variable-rate codec (one gain vector per lambda).
+Run the same command again to resume from the last checkpoint in ``OUT/backup``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = argparse.ArgumentParser(prog="python -m course_lib.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="folder of training photos (never Kodak)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, history, final weights")
+    parser.add_argument("--lmbda", type=float, nargs="+", default=[0.0067],
+                        help="lambda(s) of L = bpp + lambda * MSE(0-255); several = variable-rate codec")
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=256, help="training crop side in pixels (multiple of 16)")
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints/validation")
+    parser.add_argument("--val-count", type=int, default=16, help="images of --data held out for validation")
+    parser.add_argument("--channels", type=int, default=64, help="N")
+    parser.add_argument("--latent-channels", type=int, default=128, help="M")
+    parser.add_argument("--init", help="start from these codec weights (.weights.h5)")
+    parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.crop % 16:
+        parser.error(f"--crop must be a multiple of 16, got {args.crop}")
+
+    from .training import TrainConfig, train
+
+    config = TrainConfig(data=args.data, out=args.out, lmbdas=args.lmbda, steps=args.steps,
+                         batch_size=args.batch_size, crop=args.crop, learning_rate=args.learning_rate,
+                         steps_per_epoch=args.steps_per_epoch, val_count=args.val_count,
+                         channels=args.channels, latent_channels=args.latent_channels, init=args.init,
+                         strategy=args.strategy, seed=args.seed)
+    _, record = train(config, verbose=0 if args.quiet else 1)
+    last = {k: v[-1] for k, v in record["history"].items() if k != "epoch"}
+    print("final:", ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
