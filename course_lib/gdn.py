@@ -120,6 +120,9 @@ class GDN(layers.Layer):
         norm = ops.matmul(ops.square(x), ops.transpose(self.gamma)) + self.beta
         return x * ops.sqrt(norm) if self.inverse else x * ops.rsqrt(norm)
 
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
     def get_config(self):
         config = super().get_config()
         config.update(inverse=self.inverse, beta_min=self.beta_min, gamma_init=self.gamma_init)

@@ -1,0 +1,528 @@
+"""A real learned codec: z = E(x), z_hat = round(z), x_hat = D(z_hat) (notebook 05).
+
+The pieces, each a course concept with its own module:
+
+* :class:`Encoder` E, the analysis transform: four stride-2 convolutions
+  (16x downsampling) with GDN after each of the first three and a residual
+  block at 1/2, 1/4 and 1/8 resolution (in the spirit of Theis et al. 2017 and
+  Cheng et al. 2020's anchor model), ending in ``latent_channels`` channels.
+* :class:`Decoder` D, the synthesis transform: the mirror image, upsampling
+  with sub-pixel convolutions (a convolution to 4x the channels, then
+  depth-to-space; Shi et al. 2016), IGDN and residual blocks, ending in 3
+  channels (RGB in [0, 1]).
+* quantization (:mod:`course_lib.quantization`): uniform noise in training,
+  rounding at test time.
+* the entropy model (:class:`course_lib.entropy.FactorizedPrior`) gives the
+  rate -sum log2 P(z_hat), and its integer tables drive the range coder
+  (:mod:`course_lib.bitstream`) that writes the ``.rcz`` file.
+* optional variable rate (Cui et al. 2021, "Asymmetric Gained Deep Image
+  Compression with Continuous Rate Adaptation"): ``num_rates`` learned gain
+  vectors g_r scale the latents before rounding (z_r = z * g_r) and inverse
+  gains g'_r scale them back before D; a continuous rate between two levels
+  interpolates the gains geometrically.
+
+Images enter the model as float [0, 1] (B, H, W, 3) with H, W multiples of 16
+during training; the inference methods take uint8 images of any size (gray
+and RGBA are converted to RGB), pad them to a multiple of 16 by repeating
+the edge pixels, and crop the result back. Large images are processed in
+overlapping tiles so that memory stays bounded (a 12 Mpx photo needs well
+under 3 GB) and the result does not depend on where the tiles fall.
+
+Defaults (N = 64 channels, M = 128 latent channels) are sized for training
+on a laptop CPU; Ballé et al. (2018) use N = 128, M = 192 on GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from . import bitstream
+from .blocks import ResidualBlock
+from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
+from .config import WEIGHTS_DIR
+from .data import sha256_file, to_rgb8
+from .entropy import FactorizedPrior, bits_from_likelihoods
+from .gdn import GDN
+from .quantization import quantize
+
+#: Each latent covers a 16x16 block of pixels (four stride-2 steps).
+DOWNSAMPLING = 16
+#: Model loaded by :func:`load_codec` and the command line when no weights are named.
+DEFAULT_MODEL = "learned_codec"
+MANIFEST = "manifest.json"
+TRAINING_QUANTIZATION = ("noise", "ste", "mixed")
+
+
+# --------------------------------------------------------------------------- transforms
+@keras.saving.register_keras_serializable(package="course_lib")
+class SubPixelConv2D(layers.Layer):
+    """2x upsampling by a sub-pixel convolution (Shi et al. 2016).
+
+    A convolution makes ``4 * filters`` channels, then depth-to-space moves
+    each group of 4 channels into a 2x2 block of pixels:
+    (B, H, W, C) -> (B, 2H, 2W, filters). Unlike a transposed convolution it
+    does not produce checkerboard artefacts at initialisation. Introduced in notebook 05.
+    """
+
+    def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.conv = layers.Conv2D(4 * self.filters, self.kernel_size, padding="same", name="conv")
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+
+    def call(self, x):
+        return ops.depth_to_space(self.conv(x), 2)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size)
+        return config
+
+
+class _Stack(layers.Layer):
+    """A readable chain of named layers (like ``keras.Sequential``, but a plain layer)."""
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.stack:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, x):
+        for layer in self.stack:
+            x = layer(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.stack:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class Encoder(_Stack):
+    """E, the analysis transform: image (B, H, W, 3) in [0, 1] -> latents (B, H/16, W/16, M).
+
+    conv5x5/2 -> GDN -> residual block, three times (N channels), then
+    conv5x5/2 to M latent channels. H and W must be multiples of 16.
+    Introduced in notebook 05.
+    """
+
+    def __init__(self, channels: int = 64, latent_channels: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.latent_channels = int(channels), int(latent_channels)
+        self.stack = []
+        for i in range(3):
+            self.stack += [layers.Conv2D(self.channels, 5, strides=2, padding="same", name=f"downsample_{i}"),
+                           GDN(name=f"gdn_{i}"),
+                           ResidualBlock(self.channels, name=f"residual_{i}")]
+        self.stack.append(layers.Conv2D(self.latent_channels, 5, strides=2, padding="same", name="downsample_3"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels, latent_channels=self.latent_channels)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class Decoder(_Stack):
+    """D, the synthesis transform: latents (B, h, w, M) -> image (B, 16h, 16w, 3), about [0, 1].
+
+    Mirrors :class:`Encoder`: sub-pixel conv 2x up -> IGDN -> residual block,
+    three times (N channels), then a sub-pixel convolution to 3 channels.
+    The output is not clipped (clipping would stop gradients during training).
+    Introduced in notebook 05.
+    """
+
+    def __init__(self, channels: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.stack = []
+        for i in range(3):
+            self.stack += [SubPixelConv2D(self.channels, name=f"upsample_{i}"),
+                           GDN(inverse=True, name=f"igdn_{i}"),
+                           ResidualBlock(self.channels, name=f"residual_{i}")]
+        self.stack.append(SubPixelConv2D(3, name="upsample_3"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels)
+        return config
+
+
+# --------------------------------------------------------------------------- the codec
+@keras.saving.register_keras_serializable(package="course_lib")
+class LearnedCodec(keras.Model):
+    """The whole learned codec: encoder, quantizer, entropy model, decoder, range coder.
+
+    Args:
+        channels: N, feature channels of the transforms.
+        latent_channels: M, channels of the latents z.
+        num_rates: number of rate levels (gain vector pairs); 1 = a single-rate codec.
+        train_quantization: what replaces rounding when ``training=True``:
+            ``"noise"`` (uniform noise for rate and decoder; Ballé et al. 2017),
+            ``"ste"`` (rounding with straight-through gradients for both), or
+            ``"mixed"`` (noise for the rate, straight-through for the decoder;
+            Minnen & Singh 2020).
+        tile: tile side in latents for the inference methods (one latent =
+            16 pixels); larger images are processed tile by tile.
+        seed: seed of the training noise.
+
+    ``call(x, training)`` is for training and evaluation of the loss; the
+    methods :meth:`compress`, :meth:`decompress`, :meth:`quantized_forward`
+    and :meth:`estimate_bits` take uint8 images. Before compressing, freeze the
+    entropy model once with :meth:`update_tables` (or load saved tables).
+    Introduced in notebook 05.
+    """
+
+    #: Latents of context around each tile: covers the receptive fields of E and
+    #: D (at most 73 px and 3.6 latents), so tiled results equal untiled ones.
+    TILE_HALO = 4
+
+    def __init__(self, channels: int = 64, latent_channels: int = 128, num_rates: int = 1,
+                 train_quantization: str = "noise", tile: int = 48, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if train_quantization not in TRAINING_QUANTIZATION:
+            raise ValueError(f"train_quantization must be one of {TRAINING_QUANTIZATION}, got {train_quantization!r}")
+        if not 1 <= int(num_rates) <= 256:
+            raise ValueError(f"num_rates must be in 1..256, got {num_rates}")
+        self.channels, self.latent_channels = int(channels), int(latent_channels)
+        self.num_rates = int(num_rates)
+        self.train_quantization = train_quantization
+        self.tile = int(tile)
+        self.seed = int(seed)
+        self.encoder = Encoder(self.channels, self.latent_channels, name="encoder")
+        self.decoder = Decoder(self.channels, name="decoder")
+        self.prior = FactorizedPrior(name="prior")
+        # Gains live in the log domain: always positive, and geometric
+        # interpolation between rate levels becomes linear interpolation.
+        self.log_gain = self.add_weight(name="log_gain", shape=(self.num_rates, self.latent_channels),
+                                        initializer="zeros")
+        self.log_inverse_gain = self.add_weight(name="log_inverse_gain",
+                                                shape=(self.num_rates, self.latent_channels),
+                                                initializer="zeros")
+        self.noise_seed = keras.random.SeedGenerator(self.seed)
+        self.tables: EntropyTables | None = None
+
+    def build(self, input_shape=(None, None, None, 3)):
+        self.encoder.build(input_shape)
+        latent_shape = self.encoder.compute_output_shape(input_shape)
+        self.prior.build(latent_shape)
+        self.decoder.build(latent_shape)
+        self.built = True
+
+    # ----------------------------------------------------------------- rates
+    def gains(self, rate=0.0):
+        """(gain, inverse gain), each (M,), for a rate in [0, num_rates - 1].
+
+        Between levels i and i + 1 the gains are interpolated geometrically:
+        g = g_i^(1 - t) * g_{i+1}^t with t = rate - i.
+        """
+        rate = ops.clip(ops.cast(rate, "float32"), 0.0, float(self.num_rates - 1))
+        lower = ops.minimum(ops.floor(rate), float(max(self.num_rates - 2, 0)))
+        t = rate - lower
+        i = ops.cast(lower, "int32")
+        j = ops.minimum(i + 1, self.num_rates - 1)
+
+        def interpolate(table):
+            return ops.exp((1.0 - t) * ops.take(table, i, axis=0) + t * ops.take(table, j, axis=0))
+
+        return interpolate(self.log_gain), interpolate(self.log_inverse_gain)
+
+    def rate_to_byte(self, rate: float) -> int:
+        """The header's rate byte for a rate in [0, num_rates - 1].
+
+        Rates are stored in steps of 1 / (255 // (num_rates - 1)), so every
+        integer level is exact; other rates snap to the nearest step.
+        """
+        rate = float(rate)
+        if not 0.0 <= rate <= self.num_rates - 1:
+            raise ValueError(f"rate must lie in [0, {self.num_rates - 1}] for a model with "
+                             f"{self.num_rates} rate level(s), got {rate}")
+        return 0 if self.num_rates == 1 else int(round(rate * (255 // (self.num_rates - 1))))
+
+    def byte_to_rate(self, rate_byte: int) -> float:
+        """Inverse of :meth:`rate_to_byte`; ``BitstreamError`` for a byte this model never writes."""
+        steps = 0 if self.num_rates == 1 else 255 // (self.num_rates - 1)
+        if not 0 <= rate_byte <= steps * (self.num_rates - 1):
+            raise BitstreamError(f"rate byte {rate_byte} is invalid for a model with {self.num_rates} rate(s)")
+        return 0.0 if steps == 0 else rate_byte / steps
+
+    # ----------------------------------------------------------------- training
+    def call(self, x, training=False, rate=0.0):
+        """Forward pass for the loss.
+
+        Args:
+            x: images (B, H, W, 3), float in [0, 1], H and W multiples of 16.
+            training: replace rounding by ``train_quantization``.
+            rate: rate level in [0, num_rates - 1] (a float or scalar tensor).
+
+        Returns a dict: ``x_hat`` (B, H, W, 3) reconstruction (not clipped),
+        ``likelihoods`` (B, H/16, W/16, M) of the quantized latents, ``bits``
+        (B,) estimated bits per image and ``bpp`` (B,) bits per pixel.
+        """
+        height, width = x.shape[1], x.shape[2]
+        if (height is not None and height % DOWNSAMPLING) or (width is not None and width % DOWNSAMPLING):
+            raise ValueError(f"call() needs sides that are multiples of {DOWNSAMPLING}, got {height}x{width}; "
+                             "the inference methods pad any size")
+        gain, inverse_gain = self.gains(rate)
+        y = self.encoder(x) * gain
+        if training:
+            mode = self.train_quantization
+            y_for_rate = quantize(y, "ste" if mode == "ste" else "noise", seed=self.noise_seed)
+            y_for_decoder = y_for_rate if mode == "noise" else quantize(y, "ste")
+        else:
+            y_for_rate = y_for_decoder = quantize(y, "round")
+        likelihoods = self.prior(y_for_rate)
+        x_hat = self.decoder(y_for_decoder * inverse_gain)
+        bits = bits_from_likelihoods(likelihoods, axis=(1, 2, 3))
+        pixels = ops.cast(ops.shape(x)[1] * ops.shape(x)[2], bits.dtype)
+        return {"x_hat": x_hat, "likelihoods": likelihoods, "bits": bits, "bpp": bits / pixels}
+
+    # ----------------------------------------------------------------- inference pieces
+    def _tiles(self, size: int):
+        """Split ``size`` latents into (start, stop) tiles of at most ``self.tile``."""
+        count = max(1, math.ceil(size / self.tile))
+        edges = np.linspace(0, size, count + 1).round().astype(int)
+        return list(zip(edges[:-1], edges[1:]))
+
+    def _tiled(self, transform, inputs: np.ndarray, scale_in: int, scale_out: int, channels: int):
+        """Apply ``transform`` to a (H, W, C) array tile by tile with a halo of context.
+
+        Tiles are laid out on the latent grid; a tile of latents [a, b) reads
+        input rows [(a - halo) * scale_in, (b + halo) * scale_in) and keeps output
+        rows [a * scale_out, b * scale_out). ``scale_in``/``scale_out`` are pixels
+        per latent of the input and output (16 and 1 for E, 1 and 16 for D).
+        """
+        h = inputs.shape[0] // scale_in
+        w = inputs.shape[1] // scale_in
+        out = np.empty((h * scale_out, w * scale_out, channels), np.float32)
+        halo = self.TILE_HALO
+        for top, bottom in self._tiles(h):
+            for left, right in self._tiles(w):
+                t0, b0 = max(top - halo, 0), min(bottom + halo, h)
+                l0, r0 = max(left - halo, 0), min(right + halo, w)
+                tile = inputs[t0 * scale_in:b0 * scale_in, l0 * scale_in:r0 * scale_in]
+                result = ops.convert_to_numpy(transform(tile[None]))[0]
+                out[top * scale_out:bottom * scale_out, left * scale_out:right * scale_out] = result[
+                    (top - t0) * scale_out:(bottom - t0) * scale_out, (left - l0) * scale_out:(right - l0) * scale_out]
+        return out
+
+    def _check_ready(self):
+        if not self.built:
+            self.build()
+
+    def analyse(self, image, rate: float = 0.0) -> np.ndarray:
+        """Integer latents z_hat = round(E(x) * g) of a uint8 image: (ceil(H/16), ceil(W/16), M) int32.
+
+        The image is converted to RGB, padded to a multiple of 16 by repeating
+        its edge pixels, and encoded tile by tile. Introduced in notebook 05.
+        """
+        self._check_ready()
+        image = to_rgb8(image)
+        height, width = image.shape[:2]
+        padded = np.pad(image, ((0, -height % DOWNSAMPLING), (0, -width % DOWNSAMPLING), (0, 0)), mode="edge")
+        y = self._tiled(self.encoder, padded.astype(np.float32) / 255.0, DOWNSAMPLING, 1, self.latent_channels)
+        gain, _ = self.gains(rate)
+        y = y * ops.convert_to_numpy(gain)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("the encoder produced NaN or infinite latents (broken weights?)")
+        return np.clip(np.round(y), -LATENT_LIMIT, LATENT_LIMIT).astype(np.int32)
+
+    def synthesise(self, latents: np.ndarray, rate: float, height: int, width: int) -> np.ndarray:
+        """Reconstruction x_hat = D(z_hat * g') as uint8 RGB (height, width, 3).
+
+        ``latents``: (h, w, M) integers from :meth:`analyse` or a decoded file.
+        Introduced in notebook 05.
+        """
+        self._check_ready()
+        _, inverse_gain = self.gains(rate)
+        y_hat = np.asarray(latents, np.float32) * ops.convert_to_numpy(inverse_gain)
+        x_hat = self._tiled(self.decoder, y_hat, 1, DOWNSAMPLING, 3)[:height, :width]
+        return np.clip(np.round(x_hat * 255.0), 0, 255).astype(np.uint8)
+
+    def _snap_rate(self, rate: float) -> tuple[int, float]:
+        rate_byte = self.rate_to_byte(rate)
+        return rate_byte, self.byte_to_rate(rate_byte)
+
+    # ----------------------------------------------------------------- the codec's interface
+    def quantized_forward(self, image, rate: float = 0.0) -> np.ndarray:
+        """What the decoder will show: D(round(E(x))) as uint8 RGB, same size as ``image``.
+
+        ``decompress(compress(image, rate))`` returns exactly this array (the
+        rate is snapped to what the header stores first). Introduced in notebook 05.
+        """
+        image = to_rgb8(image)
+        _, rate = self._snap_rate(rate)
+        return self.synthesise(self.analyse(image, rate), rate, *image.shape[:2])
+
+    def estimate_bits(self, image, rate: float = 0.0) -> float:
+        """Rate predicted by the entropy model: -sum log2 P(z_hat) in bits (payload only).
+
+        Uses the float likelihoods of the rounded latents; the file adds the
+        16-byte header and the range coder's few bytes of termination.
+        """
+        _, rate = self._snap_rate(rate)
+        latents = self.analyse(image, rate).astype(np.float32)
+        return float(ops.convert_to_numpy(bits_from_likelihoods(self.prior(latents[None]))))
+
+    def update_tables(self, **export_options) -> EntropyTables:
+        """Freeze the entropy model into integer tables (call after training or loading).
+
+        Options go to :meth:`course_lib.entropy.FactorizedPrior.export_tables`.
+        """
+        self._check_ready()
+        self.tables = self.prior.export_tables(**export_options)
+        return self.tables
+
+    def _require_tables(self) -> EntropyTables:
+        if self.tables is None:
+            raise RuntimeError("no entropy tables: call codec.update_tables() after training "
+                               "(or load a saved codec with load_codec)")
+        return self.tables
+
+    def compress(self, image, rate: float = 0.0) -> bytes:
+        """Compress a uint8 image (H, W, 3), gray or RGBA to ``.rcz`` bytes.
+
+        ``rate`` in [0, num_rates - 1] selects the rate level (higher = more
+        bits, if the model was trained that way). Introduced in notebook 05.
+        """
+        tables = self._require_tables()
+        image = to_rgb8(image)
+        rate_byte, rate = self._snap_rate(rate)
+        latents = self.analyse(image, rate)
+        return bitstream.pack(np.transpose(latents, (2, 0, 1)), tables, image.shape[0], image.shape[1], rate_byte)
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        """Decode ``.rcz`` bytes to a uint8 RGB image (H, W, 3).
+
+        Raises :class:`course_lib.bitstream.BitstreamError` for empty,
+        truncated, corrupted or foreign files and files of another model.
+        """
+        tables = self._require_tables()
+        header, values = bitstream.unpack(data, tables, DOWNSAMPLING)
+        rate = self.byte_to_rate(header.rate_byte)
+        return self.synthesise(np.transpose(values, (1, 2, 0)), rate, header.height, header.width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels, latent_channels=self.latent_channels, num_rates=self.num_rates,
+                      train_quantization=self.train_quantization, tile=self.tile, seed=self.seed)
+        return config
+
+    def codec_config(self) -> dict:
+        """The constructor arguments that define the architecture (stored in the manifest)."""
+        return {"channels": self.channels, "latent_channels": self.latent_channels, "num_rates": self.num_rates}
+
+
+# --------------------------------------------------------------------------- saving and loading
+class WeightsError(ValueError):
+    """Weights cannot be loaded: unknown name, missing file or manifest entry, or a
+    file whose SHA-256 differs from the manifest's."""
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise WeightsError(f"{path}: manifest must be a JSON object of {{name: entry}}")
+    return manifest
+
+
+def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
+    """Save weights, entropy tables and a manifest entry; returns the weights path.
+
+    Writes ``folder/name.weights.h5``, ``folder/name.tables.npz`` and adds
+    ``name: {file, sha256, tables, tables_sha256, model_id, config}`` to
+    ``folder/manifest.json`` (``folder`` defaults to ``data/weights``).
+    Exports the tables first if the codec has none. Introduced in notebook 05.
+    """
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = codec.tables if codec.tables is not None else codec.update_tables()
+    weights = folder / f"{name}.weights.h5"
+    codec.save_weights(weights)
+    tables_path = tables.save(folder / f"{name}.tables.npz")
+    manifest = _read_manifest(folder)
+    manifest[name] = {"file": weights.name, "sha256": sha256_file(weights),
+                      "tables": tables_path.name, "tables_sha256": sha256_file(tables_path),
+                      "model_id": tables.model_id, "config": codec.codec_config()}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return weights
+
+
+def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
+    """Locate a codec: (folder, name, manifest entry).
+
+    ``name_or_path`` is a name in ``folder/manifest.json`` (default folder
+    ``data/weights``, default name :data:`DEFAULT_MODEL`) or a path to a
+    ``.weights.h5`` file that has an entry in the manifest beside it.
+    """
+    if name_or_path is not None and str(name_or_path).endswith(".weights.h5"):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such weights file")
+        folder = path.parent
+        manifest = _read_manifest(folder)
+        for name, entry in manifest.items():
+            if isinstance(entry, dict) and entry.get("file") == path.name:
+                return folder, name, entry
+        raise WeightsError(f"{path}: no entry for this file in {folder / MANIFEST} "
+                           "(it records the configuration and SHA-256; save with save_codec)")
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+    manifest = _read_manifest(folder)
+    if name not in manifest:
+        known = ", ".join(sorted(manifest)) or "none"
+        raise WeightsError(f"no model {name!r} in {folder / MANIFEST} (known: {known}); "
+                           "pass a path to a .weights.h5 file")
+    return folder, name, manifest[name]
+
+
+def load_codec(name_or_path=None, folder=None) -> LearnedCodec:
+    """Load a saved codec, verifying the SHA-256 of its weights and tables.
+
+    See :func:`find_entry` for ``name_or_path``. Raises :class:`WeightsError`
+    if anything is missing or a checksum differs. The returned codec has its
+    entropy tables loaded and is ready to compress. Introduced in notebook 05.
+    """
+    folder, name, entry = find_entry(name_or_path, folder)
+    try:
+        weights, tables_path = folder / entry["file"], folder / entry["tables"]
+        config, expected = dict(entry["config"]), (entry["sha256"], entry["tables_sha256"])
+    except (KeyError, TypeError) as exc:
+        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} lacks {exc}") from None
+    for path, digest in zip((weights, tables_path), expected):
+        if not path.is_file():
+            raise WeightsError(f"{path}: missing file of model {name!r}")
+        if sha256_file(path) != digest:
+            raise WeightsError(f"{path}: SHA-256 does not match the manifest (damaged or replaced file)")
+    codec = LearnedCodec(**config)
+    codec.build()
+    codec.load_weights(weights)
+    try:
+        codec.tables = EntropyTables.load(tables_path)
+    except ValueError as exc:
+        raise WeightsError(f"{tables_path}: {exc}") from None
+    if codec.tables.channels != codec.latent_channels or codec.tables.model_id != entry.get("model_id", codec.tables.model_id):
+        raise WeightsError(f"{tables_path}: tables do not belong to model {name!r}")
+    return codec
