@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--init", help="start from these codec weights (.weights.h5)")
     parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="one log line per epoch instead of a progress bar")
     args = parser.parse_args(argv)
     if args.crop % 16:
         parser.error(f"--crop must be a multiple of 16, got {args.crop}")
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                          steps_per_epoch=args.steps_per_epoch, val_count=args.val_count,
                          channels=args.channels, latent_channels=args.latent_channels, init=args.init,
                          strategy=args.strategy, seed=args.seed)
-    _, record = train(config, verbose=0 if args.quiet else 1)
+    _, record = train(config, verbose=2 if args.quiet else 1)
     last = {k: v[-1] for k, v in record["history"].items() if k != "epoch"}
     print("final:", ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items())))
     return 0
