@@ -1,4 +1,4 @@
-"""Command line of the learned codec (notebook 05).
+"""Command line of the learned codec (notebook 06).
 
     python -m course_lib compress in.png out.rcz [--weights NAME_OR_PATH] [--rate R]
     python -m course_lib decompress in.rcz out.png [--weights NAME_OR_PATH]

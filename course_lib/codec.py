@@ -1,4 +1,4 @@
-"""A real learned codec: z = E(x), z_hat = round(z), x_hat = D(z_hat) (notebook 05).
+"""A real learned codec: y = E(x), y_hat = round(y), x_hat = D(y_hat) (notebooks 03 and 06).
 
 The pieces, each a course concept with its own module:
 
@@ -13,11 +13,11 @@ The pieces, each a course concept with its own module:
 * quantization (:mod:`course_lib.quantization`): uniform noise in training,
   rounding at test time.
 * the entropy model (:class:`course_lib.entropy.FactorizedPrior`) gives the
-  rate -sum log2 P(z_hat), and its integer tables drive the range coder
+  rate -sum log2 P(y_hat), and its integer tables drive the range coder
   (:mod:`course_lib.bitstream`) that writes the ``.rcz`` file.
 * optional variable rate (Cui et al. 2021, "Asymmetric Gained Deep Image
   Compression with Continuous Rate Adaptation"): ``num_rates`` learned gain
-  vectors g_r scale the latents before rounding (z_r = z * g_r) and inverse
+  vectors g_r scale the latents before rounding (y_r = y * g_r) and inverse
   gains g'_r scale them back before D; a continuous rate between two levels
   interpolates the gains geometrically.
 
@@ -25,8 +25,10 @@ Images enter the model as float [0, 1] (B, H, W, 3) with H, W multiples of 16
 during training; the inference methods take uint8 images of any size (gray
 and RGBA are converted to RGB), pad them to a multiple of 16 by repeating
 the edge pixels, and crop the result back. Large images are processed in
-overlapping tiles so that memory stays bounded (a 12 Mpx photo needs well
-under 3 GB) and the result does not depend on where the tiles fall.
+overlapping tiles (48 x 48 latents each, plus 4 latents of context) so that
+memory stays bounded and the result does not depend on where the tiles fall:
+compressing and decompressing a 4000 x 3000 photo with the default model
+peaked at about 1.5 GB (measured on the course's 2-core CPU machine).
 
 Defaults (N = 64 channels, M = 128 latent channels) are sized for training
 on a laptop CPU; Ballé et al. (2018) use N = 128, M = 192 on GPUs.
@@ -67,7 +69,7 @@ class SubPixelConv2D(layers.Layer):
     A convolution makes ``4 * filters`` channels, then depth-to-space moves
     each group of 4 channels into a 2x2 block of pixels:
     (B, H, W, C) -> (B, 2H, 2W, filters). Unlike a transposed convolution it
-    does not produce checkerboard artefacts at initialisation. Introduced in notebook 05.
+    does not produce checkerboard artefacts at initialisation. Introduced in notebook 06.
     """
 
     def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
@@ -119,7 +121,7 @@ class Encoder(_Stack):
 
     conv5x5/2 -> GDN -> residual block, three times (N channels), then
     conv5x5/2 to M latent channels. H and W must be multiples of 16.
-    Introduced in notebook 05.
+    Introduced in notebook 03.
     """
 
     def __init__(self, channels: int = 64, latent_channels: int = 128, **kwargs):
@@ -145,7 +147,7 @@ class Decoder(_Stack):
     Mirrors :class:`Encoder`: sub-pixel conv 2x up -> IGDN -> residual block,
     three times (N channels), then a sub-pixel convolution to 3 channels.
     The output is not clipped (clipping would stop gradients during training).
-    Introduced in notebook 05.
+    Introduced in notebook 06.
     """
 
     def __init__(self, channels: int = 64, **kwargs):
@@ -171,7 +173,7 @@ class LearnedCodec(keras.Model):
 
     Args:
         channels: N, feature channels of the transforms.
-        latent_channels: M, channels of the latents z.
+        latent_channels: M, channels of the latents y.
         num_rates: number of rate levels (gain vector pairs); 1 = a single-rate codec.
         train_quantization: what replaces rounding when ``training=True``:
             ``"noise"`` (uniform noise for rate and decoder; Ballé et al. 2017),
@@ -186,7 +188,7 @@ class LearnedCodec(keras.Model):
     methods :meth:`compress`, :meth:`decompress`, :meth:`quantized_forward`
     and :meth:`estimate_bits` take uint8 images. Before compressing, freeze the
     entropy model once with :meth:`update_tables` (or load saved tables).
-    Introduced in notebook 05.
+    Introduced in notebook 06.
     """
 
     #: Latents of context around each tile: covers the receptive fields of E and
@@ -327,10 +329,10 @@ class LearnedCodec(keras.Model):
             self.build()
 
     def analyse(self, image, rate: float = 0.0) -> np.ndarray:
-        """Integer latents z_hat = round(E(x) * g) of a uint8 image: (ceil(H/16), ceil(W/16), M) int32.
+        """Integer latents y_hat = round(E(x) * g) of a uint8 image: (ceil(H/16), ceil(W/16), M) int32.
 
         The image is converted to RGB, padded to a multiple of 16 by repeating
-        its edge pixels, and encoded tile by tile. Introduced in notebook 05.
+        its edge pixels, and encoded tile by tile. Introduced in notebook 06.
         """
         self._check_ready()
         image = to_rgb8(image)
@@ -344,16 +346,19 @@ class LearnedCodec(keras.Model):
         return np.clip(np.round(y), -LATENT_LIMIT, LATENT_LIMIT).astype(np.int32)
 
     def synthesise(self, latents: np.ndarray, rate: float, height: int, width: int) -> np.ndarray:
-        """Reconstruction x_hat = D(z_hat * g') as uint8 RGB (height, width, 3).
+        """Reconstruction x_hat = D(y_hat * g') as uint8 RGB (height, width, 3).
 
         ``latents``: (h, w, M) integers from :meth:`analyse` or a decoded file.
-        Introduced in notebook 05.
+        Introduced in notebook 06.
         """
         self._check_ready()
         _, inverse_gain = self.gains(rate)
         y_hat = np.asarray(latents, np.float32) * ops.convert_to_numpy(inverse_gain)
         x_hat = self._tiled(self.decoder, y_hat, 1, DOWNSAMPLING, 3)[:height, :width]
-        return np.clip(np.round(x_hat * 255.0), 0, 255).astype(np.uint8)
+        # Clip before scaling, and map NaN to black, so that even absurd latents
+        # (a crafted file) give a valid image instead of overflow warnings.
+        x_hat = np.nan_to_num(np.clip(x_hat, 0.0, 1.0), nan=0.0)
+        return np.round(x_hat * 255.0).astype(np.uint8)
 
     def _snap_rate(self, rate: float) -> tuple[int, float]:
         rate_byte = self.rate_to_byte(rate)
@@ -364,14 +369,18 @@ class LearnedCodec(keras.Model):
         """What the decoder will show: D(round(E(x))) as uint8 RGB, same size as ``image``.
 
         ``decompress(compress(image, rate))`` returns exactly this array (the
-        rate is snapped to what the header stores first). Introduced in notebook 05.
+        rate is snapped to what the header stores first), in any process on the
+        same machine and backend. The decoded integer latents are exact
+        everywhere; on other hardware or another Keras backend the decoder's
+        floats may round differently, moving a few pixels by 1 level.
+        Introduced in notebook 06.
         """
         image = to_rgb8(image)
         _, rate = self._snap_rate(rate)
         return self.synthesise(self.analyse(image, rate), rate, *image.shape[:2])
 
     def estimate_bits(self, image, rate: float = 0.0) -> float:
-        """Rate predicted by the entropy model: -sum log2 P(z_hat) in bits (payload only).
+        """Rate predicted by the entropy model: -sum log2 P(y_hat) in bits (payload only).
 
         Uses the float likelihoods of the rounded latents; the file adds the
         16-byte header and the range coder's few bytes of termination.
@@ -399,7 +408,7 @@ class LearnedCodec(keras.Model):
         """Compress a uint8 image (H, W, 3), gray or RGBA to ``.rcz`` bytes.
 
         ``rate`` in [0, num_rates - 1] selects the rate level (higher = more
-        bits, if the model was trained that way). Introduced in notebook 05.
+        bits, if the model was trained that way). Introduced in notebook 06.
         """
         tables = self._require_tables()
         image = to_rgb8(image)
@@ -454,7 +463,7 @@ def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
     Writes ``folder/name.weights.h5``, ``folder/name.tables.npz`` and adds
     ``name: {file, sha256, tables, tables_sha256, model_id, config}`` to
     ``folder/manifest.json`` (``folder`` defaults to ``data/weights``).
-    Exports the tables first if the codec has none. Introduced in notebook 05.
+    Exports the tables first if the codec has none. Introduced in notebook 06.
     """
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -503,7 +512,7 @@ def load_codec(name_or_path=None, folder=None) -> LearnedCodec:
 
     See :func:`find_entry` for ``name_or_path``. Raises :class:`WeightsError`
     if anything is missing or a checksum differs. The returned codec has its
-    entropy tables loaded and is ready to compress. Introduced in notebook 05.
+    entropy tables loaded and is ready to compress. Introduced in notebook 06.
     """
     folder, name, entry = find_entry(name_or_path, folder)
     try:

@@ -1,4 +1,4 @@
-"""The entropy model: a learned density per latent channel (notebook 04).
+"""The entropy model: a learned density per latent channel (notebook 05).
 
 Ballé, Minnen, Singh, Hwang & Johnston (2018), "Variational image compression
 with a scale hyperprior", appendix 6.1: each latent channel c gets its own
@@ -36,7 +36,7 @@ from .gdn import lower_bound
 def bits_from_likelihoods(likelihoods, axis=None):
     """Rate in bits: -sum log2(likelihoods) over ``axis`` (all axes by default).
 
-    ``likelihoods``: tensor of probabilities in (0, 1]. Introduced in notebook 04.
+    ``likelihoods``: tensor of probabilities in (0, 1]. Introduced in notebook 05.
     """
     return ops.sum(-ops.log(likelihoods), axis=axis) / np.log(2.0)
 
@@ -48,7 +48,7 @@ def integer_pmf(probabilities, total: int) -> np.ndarray:
     remaining ``total - n`` counts are shared in proportion to the
     probabilities, and the few counts lost to flooring go to the largest
     remainders (ties: lower index first), so the result is deterministic.
-    Introduced in notebook 04.
+    Introduced in notebook 05.
     """
     p = np.asarray(probabilities, np.float64)
     n = p.size
@@ -75,7 +75,7 @@ class FactorizedPrior(layers.Layer):
             -log2(1e-9) ~= 30 bits per latent).
 
     Calling the layer on latents (B, H, W, C) (rounded or noisy) returns their
-    likelihoods, same shape, in [likelihood_bound, 1]. Introduced in notebook 04.
+    likelihoods, same shape, in [likelihood_bound, 1]. Introduced in notebook 05.
     """
 
     def __init__(self, filters=(3, 3, 3), init_scale: float = 10.0,

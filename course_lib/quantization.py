@@ -1,4 +1,4 @@
-"""Quantization of the latents, and the proxies that make it trainable (notebook 03).
+"""Quantization of the latents, and the proxies that make it trainable (notebook 04).
 
 Rounding has zero gradient almost everywhere, so training replaces it:
 
@@ -34,7 +34,7 @@ def quantize(y, mode: str, seed=None):
 
     Returns a float tensor of the same shape and dtype. For ``"round"``,
     ``"dequantize"`` and ``"ste"`` the values are integers; for ``"noise"``
-    they lie within 1/2 of ``y``. Introduced in notebook 03.
+    they lie within 1/2 of ``y``. Introduced in notebook 04.
     """
     if mode == "noise":
         noise = keras.random.uniform(ops.shape(y), minval=-0.5, maxval=0.5, dtype=y.dtype, seed=seed)
