@@ -1,6 +1,7 @@
 """Rate-distortion evaluation of the learned codec against the classical codecs (notebook 07).
 
     python -m course_lib.evaluate --data DIR [--weights NAME_OR_PATH] [--json PATH] [--plot PATH]
+    python -m course_lib.evaluate --restoration [NAME_OR_PATH] --data DIR [--json PATH]
 
 For every rate point of the codec, each image is compressed to a real
 ``.rcz`` file and decompressed from it; the rate is the file's size (header
@@ -89,7 +90,15 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", help="save the RD plot here (default: rd_plot.png beside --json, or none)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--workers", type=int, default=2, help="processes for the classical codecs")
+    parser.add_argument("--restoration", nargs="?", const=True, default=None, metavar="NAME_OR_PATH",
+                        help="instead: Delta PSNR of the restoration network (notebook 08) on JPEG q=10..40 "
+                             "and the codec of --weights; default network: the shipped one")
     args = parser.parse_args(argv)
+    if args.restoration is not None:
+        from .restoration import run_benchmark
+
+        return run_benchmark(args.data, None if args.restoration is True else args.restoration,
+                             codec_weights=args.weights, json_path=args.json, limit=args.limit)
 
     from .baselines import rd_curve
     from .codec import WeightsError, load_codec
