@@ -10,6 +10,7 @@ Run the same command again to resume from the last checkpoint in ``OUT/backup``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -17,7 +18,7 @@ import sys
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = argparse.ArgumentParser(prog="python -m course_lib.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="folder of training photos (never Kodak)")
+    parser.add_argument("--data", help="folder of training photos (never Kodak)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, history, final weights")
     parser.add_argument("--lmbda", type=float, nargs="+", default=[0.0067],
                         help="lambda(s) of L = bpp + lambda * MSE(0-255); several = variable-rate codec")
@@ -32,8 +33,19 @@ def main(argv=None) -> int:
     parser.add_argument("--init", help="start from these codec weights (.weights.h5)")
     parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ship", metavar="NAME",
+                        help="do not train: save the run in --out as data/weights/NAME with its provenance")
+    parser.add_argument("--kodak", help="with --ship: also measure the Kodak RD points for the manifest")
     parser.add_argument("--quiet", action="store_true", help="one log line per epoch instead of a progress bar")
     args = parser.parse_args(argv)
+    if args.ship:
+        from .training import ship
+
+        entry = ship(args.out, args.ship, kodak=args.kodak)
+        print(json.dumps(entry, indent=2))
+        return 0
+    if not args.data:
+        parser.error("--data is required for training")
     if args.crop % 16:
         parser.error(f"--crop must be a multiple of 16, got {args.crop}")
 

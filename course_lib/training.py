@@ -66,8 +66,8 @@ class RateDistortionTrainer(keras.Model):
             return tf.constant(0, tf.int32)
         return tf.random.uniform((), 0, len(self.lmbdas), dtype=tf.int32)
 
-    def _rate_distortion(self, images, training):
-        rate = self._rate_point()
+    def _rate_distortion(self, images, training, rate=None):
+        rate = self._rate_point() if rate is None else tf.constant(rate, tf.int32)
         out = self.codec(images, rate=rate, training=training)
         pixels = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], tf.float32)
         bpp = out["bits"] / pixels                                               # (B,)
@@ -90,8 +90,10 @@ class RateDistortionTrainer(keras.Model):
 
     def test_step(self, images):
         # Validation rounds the latents (training=False): the rate is then the
-        # entropy model's estimate for the real file, without the header.
-        return self._update(*self._rate_distortion(images, training=False))
+        # entropy model's estimate for the real file, without the header. It
+        # averages over every rate point, so that it does not depend on luck.
+        results = [self._rate_distortion(images, training=False, rate=r) for r in range(len(self.lmbdas))]
+        return self._update(*[tf.reduce_mean(tf.stack(values)) for values in zip(*results)])
 
     def call(self, images, training=False):
         return self.codec(images, rate=self._rate_point(), training=training)
@@ -192,20 +194,39 @@ def train(config: TrainConfig, verbose: int = 1):
         trainer.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm))
         trainer.built = True  # the codec inside is built; BackupAndRestore requires this flag
 
-    started = time.time()
+    progress = _Progress(out, codec, config.steps_per_epoch)
     trainer.fit(
         dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch, validation_data=val,
         verbose=verbose,
         callbacks=[keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-                   keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)])
-    codec.save_weights(str(out / "codec.weights.h5"))
-    # The CSV spans every resumed run; the wall time adds up across runs.
-    previous = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else {}
-    record = {"history": read_history(out / "history.csv"),
-              "wall_seconds": previous.get("wall_seconds", 0.0) + time.time() - started,
-              "steps": epochs * config.steps_per_epoch}
-    (out / "history.json").write_text(json.dumps(record, indent=2))
-    return codec, record
+                   keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+                   progress])  # after CSVLogger: it reads the row CSVLogger wrote
+    return codec, progress.record()
+
+
+class _Progress(keras.callbacks.Callback):
+    """After each epoch: the codec's weights and ``history.json`` (steps, wall time, metrics).
+
+    Written every epoch so that a run stopped at any moment (the end of a
+    session) still says how far it got and how long it took.
+    """
+
+    def __init__(self, out: Path, codec, steps_per_epoch: int):
+        super().__init__()
+        self.out, self.codec, self.steps_per_epoch = out, codec, steps_per_epoch
+        path = out / "history.json"
+        self.previous_wall = json.loads(path.read_text()).get("wall_seconds", 0.0) if path.exists() else 0.0
+        self.started = time.time()
+
+    def record(self) -> dict:
+        history = read_history(self.out / "history.csv") if (self.out / "history.csv").exists() else {"epoch": []}
+        return {"history": history, "steps": len(history["epoch"]) * self.steps_per_epoch,
+                "wall_seconds": self.previous_wall + time.time() - self.started}
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Runs after CSVLogger (callbacks run in list order), so the row is there.
+        self.codec.save_weights(str(self.out / "codec.weights.h5"))
+        (self.out / "history.json").write_text(json.dumps(self.record(), indent=2))
 
 
 def read_history(csv_path) -> dict:
@@ -218,3 +239,86 @@ def read_history(csv_path) -> dict:
             rows[int(row["epoch"])] = row
     names = [k for k in next(iter(rows.values())) if k != "epoch"] if rows else []
     return {"epoch": sorted(rows), **{k: [float(rows[e][k]) for e in sorted(rows)] for k in names}}
+
+
+def training_command(config: TrainConfig) -> str:
+    """The command line that reproduces (or resumes) a run with this configuration."""
+    parts = ["python -m course_lib.train", f"--data {config.data}", f"--out {config.out}",
+             "--lmbda " + " ".join(f"{v:g}" for v in config.lmbdas), f"--steps {config.steps}",
+             f"--batch-size {config.batch_size}", f"--crop {config.crop}",
+             f"--learning-rate {config.learning_rate:g}", f"--steps-per-epoch {config.steps_per_epoch}",
+             f"--val-count {config.val_count}", f"--channels {config.channels}",
+             f"--latent-channels {config.latent_channels}", f"--seed {config.seed}"]
+    if config.init:
+        parts.append(f"--init {config.init}")
+    return " ".join(parts)
+
+
+#: The image every shipped codec is re-checked on (bundled with scikit-image, so
+#: the check needs no Kodak folder): its bpp and PSNR are stored in the manifest.
+CHECK_IMAGE = "astronaut"
+
+
+def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress: bool = True) -> dict:
+    """Turn a training run into shipped weights with full provenance.
+
+    Loads ``run_dir/codec.weights.h5``, freezes the entropy tables, saves the
+    codec with :func:`course_lib.codec.save_codec`, and adds to its manifest
+    entry: ``training`` (command, data, lambdas, steps, wall time, machine,
+    date), ``check`` (bpp and PSNR of every rate point on the course photo
+    :data:`CHECK_IMAGE`, from real files) and, when a Kodak folder is given,
+    ``kodak`` (mean bpp / PSNR / MS-SSIM per rate point). Returns the entry.
+    Introduced in notebook 07.
+    """
+    import datetime
+    import os
+    import platform
+
+    from . import metrics
+    from .codec import LearnedCodec, _read_manifest, save_codec
+    from .config import WEIGHTS_DIR
+    from .data import course_photo, load_kodak
+    from .evaluate import learned_rd_curve
+
+    run = Path(run_dir)
+    config = TrainConfig(**json.loads((run / "config.json").read_text()))
+    record = json.loads((run / "history.json").read_text())
+    codec = LearnedCodec(channels=config.channels, latent_channels=config.latent_channels,
+                         num_rates=len(config.lmbdas))
+    codec.build()
+    codec.load_weights(str(run / "codec.weights.h5"))
+    codec.update_tables()
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    save_codec(codec, name, folder)
+
+    image = course_photo(CHECK_IMAGE)
+    check = {"image": CHECK_IMAGE, "points": []}
+    for rate in range(codec.num_rates):
+        data = codec.compress(image, rate)
+        decoded = codec.decompress(data)
+        check["points"].append({"rate": rate, "bytes": len(data),
+                                "bpp": metrics.bits_per_pixel(len(data), image.shape),
+                                "psnr": metrics.psnr(image, decoded)})
+    last = {k: v[-1] for k, v in record["history"].items() if k != "epoch" and v}
+    entry_extra = {
+        "training": {
+            "command": training_command(config),
+            "data": f"{config.data}: natural photos (Urban100, Sun-Hays 80, BSDS500 train+val; not shipped), "
+                    f"{config.val_count} held out for validation; never Kodak",
+            "lmbdas": config.lmbdas, "steps": record["steps"], "batch_size": config.batch_size,
+            "crop": config.crop, "wall_seconds": round(record["wall_seconds"]),
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.system()}, "
+                       f"TensorFlow {tf.__version__}",
+            "date": datetime.date.today().isoformat(),
+            "final_validation": {k: round(v, 4) for k, v in last.items() if k.startswith("val_")},
+        },
+        "check": check,
+    }
+    if kodak:
+        curve = learned_rd_curve(codec, load_kodak(kodak), progress=progress)
+        entry_extra["kodak"] = [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
+                                zip(curve["rate"], curve["bpp"], curve["psnr"], curve["msssim"])]
+    manifest = _read_manifest(folder)
+    manifest[name].update(entry_extra)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest[name]

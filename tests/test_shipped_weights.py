@@ -1,0 +1,32 @@
+"""The shipped weights load (checksums verified) and reproduce the figures in their manifest."""
+import json
+
+import pytest
+
+from course_lib import data, metrics
+from course_lib.config import WEIGHTS_DIR
+
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+def _codec_entries():
+    if not MANIFEST.exists():
+        return []
+    return [name for name, entry in json.loads(MANIFEST.read_text()).items() if "tables" in entry]
+
+
+@pytest.mark.parametrize("name", _codec_entries() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no codec weights shipped in data/weights yet"))])
+def test_shipped_codec_matches_its_manifest(name):
+    from course_lib.codec import load_codec
+
+    entry = json.loads(MANIFEST.read_text())[name]
+    for key in ("command", "data", "steps", "wall_seconds", "machine", "date"):
+        assert key in entry["training"], f"{name}: manifest lacks training.{key}"
+    codec = load_codec(name)
+    image = data.course_photo(entry["check"]["image"])
+    for point in entry["check"]["points"]:
+        compressed = codec.compress(image, point["rate"])
+        # Same machine type: identical; other CPUs may round a few decoder floats differently.
+        assert metrics.bits_per_pixel(len(compressed), image.shape) == pytest.approx(point["bpp"], rel=0.01)
+        assert metrics.psnr(image, codec.decompress(compressed)) == pytest.approx(point["psnr"], abs=0.05)

@@ -1,0 +1,79 @@
+"""Rate-distortion training: the loss, a tiny run, resume, and the evaluation CLI."""
+import json
+
+import numpy as np
+import pytest
+
+from course_lib import data, training
+
+
+def test_rd_loss_weights_distortion_by_lambda():
+    assert training.rd_loss(0.5, 100.0, 0.01) == pytest.approx(1.5)
+    assert training.rd_loss(0.5, 100.0, 0.0) == pytest.approx(0.5)
+
+
+def test_split_folder_is_deterministic_and_disjoint(tmp_path):
+    for i in range(10):
+        data.save_image(np.full((8, 8, 3), i, np.uint8), tmp_path / f"{i:02d}.png")
+    train, val = training.split_folder(tmp_path, 3)
+    assert len(train) == 7 and len(val) == 3 and not set(train) & set(val)
+    assert training.split_folder(tmp_path, 3) == (train, val)
+    with pytest.raises(ValueError, match="val_count"):
+        training.split_folder(tmp_path, 10)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut", "coffee", "chelsea"):
+        data.save_image(data.course_photo(name)[:96, :96], folder / f"{name}.png")
+    return folder
+
+
+def _config(folder, out, steps):
+    return training.TrainConfig(data=str(folder), out=str(out), lmbdas=[0.01, 0.05], steps=steps,
+                                batch_size=2, crop=32, learning_rate=3e-4, steps_per_epoch=4, val_count=1,
+                                val_crop=64, channels=8, latent_channels=8)
+
+
+def test_tiny_run_learns_and_resumes(photo_folder, tmp_path):
+    codec, record = training.train(_config(photo_folder, tmp_path, steps=12), verbose=0)
+    history = record["history"]
+    assert history["epoch"] == [0, 1, 2]
+    # The validation loss (every rate point, rounded latents, fixed crops) falls:
+    # an untrained decoder starts far from the image. The training loss is too
+    # noisy to compare over 4-step epochs of 2 random crops.
+    assert history["val_loss"][-1] < history["val_loss"][0]
+    assert (tmp_path / "codec.weights.h5").exists() and (tmp_path / "backup" / "latest.weights.h5").exists()
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 3
+    # Asking for more steps resumes at epoch 3 instead of starting again.
+    _, record = training.train(_config(photo_folder, tmp_path, steps=16), verbose=0)
+    assert record["history"]["epoch"] == [0, 1, 2, 3]
+    assert record["history"]["loss"][:3] == history["loss"]
+    assert record["wall_seconds"] > 0
+
+
+def test_lambdas_must_match_rate_points():
+    from course_lib.codec import LearnedCodec
+
+    with pytest.raises(ValueError, match="2 lambdas for a codec with 3 rate points"):
+        training.RateDistortionTrainer(LearnedCodec(8, 8, num_rates=3), [0.01, 0.02])
+
+
+def test_ship_records_provenance_and_a_reproducible_check(photo_folder, tmp_path):
+    from course_lib import metrics
+    from course_lib.codec import load_codec
+
+    training.train(_config(photo_folder, tmp_path / "run", steps=4), verbose=0)
+    entry = training.ship(tmp_path / "run", "tiny", folder=tmp_path / "weights")
+    assert entry["training"]["steps"] == 4
+    assert entry["training"]["command"].startswith("python -m course_lib.train --data ")
+    assert "--lmbda 0.01 0.05" in entry["training"]["command"]
+    assert len(entry["check"]["points"]) == 2
+    # Loading verifies the checksums and reproduces the recorded check exactly.
+    codec = load_codec("tiny", folder=tmp_path / "weights")
+    image = data.course_photo(training.CHECK_IMAGE)
+    for point in entry["check"]["points"]:
+        compressed = codec.compress(image, point["rate"])
+        assert len(compressed) == point["bytes"]
+        assert metrics.psnr(image, codec.decompress(compressed)) == pytest.approx(point["psnr"], abs=1e-6)
