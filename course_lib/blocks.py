@@ -77,6 +77,7 @@ class ResidualBlock(_TwoConvolutions):
     Input (B, H, W, C) -> output (B, ceil(H / strides), ceil(W / strides), filters),
     any H and W. The shortcut is the identity when ``strides == 1`` and
     ``C == filters``, otherwise a 1x1 convolution with the given stride.
+    Introduced in notebook 02.
     """
 
     def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1,
@@ -114,6 +115,7 @@ class PlainBlock(_TwoConvolutions):
     the same weights as a ``ResidualBlock`` whose input already has ``filters``
     channels, so the two can be compared at equal depth and width.
     Input (B, H, W, C) -> output (B, ceil(H / strides), ceil(W / strides), filters).
+    Introduced in notebook 02.
     """
 
     def call(self, x):
