@@ -461,6 +461,7 @@ def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int]
 
     images = list(images.values()) if isinstance(images, dict) else list(images)
     images = [to_rgb8(image) for image in images]
+    similarity = metrics.ms_ssim if msssim else (lambda a, b: float("nan"))
     conditions = [(f"jpeg_q{q}", "jpeg", q) for q in qualities]
     if codec is not None:
         rates = list(range(codec.num_rates)) if codec_rates is None else list(codec_rates)
@@ -477,10 +478,9 @@ def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int]
                 data = codec.compress(image, setting)
                 num_bytes, degraded = len(data), codec.decompress(data)
             repaired = restore(degraded, model)
-            measure = metrics.ms_ssim if msssim else (lambda a, b: float("nan"))
             rows.append((metrics.bits_per_pixel(num_bytes, image.shape),
                          metrics.psnr(image, degraded), metrics.psnr(image, repaired),
-                         measure(image, degraded), measure(image, repaired)))
+                         similarity(image, degraded), similarity(image, repaired)))
             bar.update()
         bpp, psnr_before, psnr_after, ssim_before, ssim_after = np.mean(rows, axis=0)
         results[name] = {"bpp": float(bpp), "psnr_before": float(psnr_before), "psnr_after": float(psnr_after),
@@ -559,6 +559,25 @@ def run_benchmark(data: str, restoration=None, codec_weights=None, json_path=Non
     return 0
 
 
+#: The course photo and JPEG quality on which shipped weights are re-checked (no Kodak needed).
+CHECK_IMAGE, CHECK_QUALITY = "astronaut", 10
+
+
+def shipped_check(model: RestorationNet) -> dict:
+    """PSNR (dB) of :data:`CHECK_IMAGE` at JPEG :data:`CHECK_QUALITY` before and after restoration.
+
+    Stored in the manifest entry so that a test can check that the shipped
+    weights still give the published result.
+    """
+    from . import metrics
+    from .data import course_photo
+
+    image = course_photo(CHECK_IMAGE)
+    degraded = jpeg_artefacts(image, CHECK_QUALITY)
+    return {"image": CHECK_IMAGE, "quality": CHECK_QUALITY, "psnr_before": metrics.psnr(image, degraded),
+            "psnr_after": metrics.psnr(image, restore(degraded, model))}
+
+
 # --------------------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_lib.restoration", description=__doc__.split("\n\n")[0])
@@ -623,14 +642,23 @@ def _ship(args) -> int:
         return 2
     results = evaluate_restoration(model, load_kodak(kodak), codec=codec)
     print(results_table(results))
-    training = {"command": record["command"], "data": config.data, "steps": record["steps"],
-                "wall_seconds": round(record["wall_seconds"]), "machine": record["machine"], "date": record["date"],
+    from .data import image_paths
+
+    history = record["history"]
+    training = {"command": record["command"],
+                "data": f"{config.data}: {len(image_paths(config.data))} natural photos, {config.val_count} held out "
+                        "for validation; never Kodak",
+                "steps": record["steps"], "wall_seconds": round(record["wall_seconds"]),
+                "machine": record["machine"], "date": record["date"],
                 "degradations": config.degradations, "qualities": config.qualities, "crop": config.crop,
-                "batch_size": config.batch_size}
+                "batch_size": config.batch_size,
+                "final_validation": {"input_psnr": round(record["validation_input_psnr"], 3),
+                                     "restored_psnr": round(history["val_psnr_metric"][-1], 3)}}
     metrics = {"kodak": {**benchmark_summary(results),
                          "delta_msssim": {name: r["delta_msssim"] for name, r in results.items()},
                          "psnr_before": {name: r["psnr_before"] for name, r in results.items()},
-                         "psnr_after": {name: r["psnr_after"] for name, r in results.items()}}}
+                         "psnr_after": {name: r["psnr_after"] for name, r in results.items()}},
+               "check": shipped_check(model)}
     path = save_restorer(model, args.name, args.folder, training=training, metrics=metrics)
     print(f"wrote {path} and its entry {args.name!r} in {path.parent / 'manifest.json'}")
     return 0

@@ -192,3 +192,21 @@ def test_evaluate_restoration_refuses_a_missing_network(tmp_path, capsys):
 def test_to_rgb8_is_what_restore_sees():
     gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
     np.testing.assert_array_equal(restore(gray, small_net()), to_rgb8(gray))
+
+
+def test_shipped_weights_reproduce_their_manifest_check():
+    from course_lib.codec import find_entry
+    from course_lib.restoration import shipped_check
+
+    try:
+        _, _, entry = find_entry("restoration")
+    except WeightsError:
+        pytest.skip("no restoration weights shipped in data/weights yet")
+    for key in ("command", "data", "steps", "wall_seconds", "machine", "date"):
+        assert key in entry["training"], f"manifest lacks training.{key}"
+    expected = entry["metrics"]["check"]
+    measured = shipped_check(load_restorer())
+    assert measured["psnr_after"] > measured["psnr_before"]
+    # Same machine type: identical; other CPUs may round a few floats differently.
+    assert measured["psnr_before"] == pytest.approx(expected["psnr_before"], abs=1e-6)
+    assert measured["psnr_after"] == pytest.approx(expected["psnr_after"], abs=0.05)
