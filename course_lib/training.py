@@ -66,7 +66,8 @@ class RateDistortionTrainer(keras.Model):
             return tf.constant(0, tf.int32)
         return tf.random.uniform((), 0, len(self.lmbdas), dtype=tf.int32)
 
-    def _rate_distortion(self, images, training, rate=None):
+    def rate_distortion(self, images, training=False, rate=None):
+        """(loss, mean bpp, mean MSE on 0-255) of a batch; ``rate=None`` draws a rate point."""
         rate = self._rate_point() if rate is None else tf.constant(rate, tf.int32)
         out = self.codec(images, rate=rate, training=training)
         pixels = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], tf.float32)
@@ -83,7 +84,7 @@ class RateDistortionTrainer(keras.Model):
 
     def train_step(self, images):
         with tf.GradientTape() as tape:
-            loss, bpp, mse255 = self._rate_distortion(images, training=True)
+            loss, bpp, mse255 = self.rate_distortion(images, training=True)
         variables = self.codec.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return self._update(loss, bpp, mse255)
@@ -92,7 +93,7 @@ class RateDistortionTrainer(keras.Model):
         # Validation rounds the latents (training=False): the rate is then the
         # entropy model's estimate for the real file, without the header. It
         # averages over every rate point, so that it does not depend on luck.
-        results = [self._rate_distortion(images, training=False, rate=r) for r in range(len(self.lmbdas))]
+        results = [self.rate_distortion(images, training=False, rate=r) for r in range(len(self.lmbdas))]
         return self._update(*[tf.reduce_mean(tf.stack(values)) for values in zip(*results)])
 
     def call(self, images, training=False):
