@@ -19,7 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab --port=$(PORT) notebooks/00_welcome.ipynb
+	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00_welcome.ipynb
 
 # Every notebook runs top to bottom in a fresh kernel (nbval) in fast mode; cells check
 # themselves with asserts, so outputs are not compared (--nbval-lax).
