@@ -30,3 +30,19 @@ def test_shipped_codec_matches_its_manifest(name):
         # Same machine type: identical; other CPUs may round a few decoder floats differently.
         assert metrics.bits_per_pixel(len(compressed), image.shape) == pytest.approx(point["bpp"], rel=0.01)
         assert metrics.psnr(image, codec.decompress(compressed)) == pytest.approx(point["psnr"], abs=0.05)
+
+
+@pytest.mark.parametrize("name", _codec_entries()[:1] or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no codec weights shipped in data/weights yet"))])
+def test_file_size_matches_the_entropy_model_on_kodak(name):
+    """Payload within 0.5 % of the model's estimate; the header adds 16 bytes (checked on 3 Kodak images)."""
+    from course_lib.codec import load_codec
+
+    if data.kodak_dir() is None:
+        pytest.skip("Kodak not found (set KODAK_DIR); checked in CI with ../shared/kodak")
+    codec = load_codec(name)
+    for image in data.load_kodak(limit=3).values():
+        for rate in (0, codec.num_rates - 1):
+            estimate = codec.estimate_bits(image, rate) / 8
+            actual = len(codec.compress(image, rate))
+            assert abs(actual - 16 - estimate) <= 0.005 * estimate, (rate, actual, estimate)
