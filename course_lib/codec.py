@@ -68,8 +68,11 @@ class SubPixelConv2D(layers.Layer):
 
     A convolution makes ``4 * filters`` channels, then depth-to-space moves
     each group of 4 channels into a 2x2 block of pixels:
-    (B, H, W, C) -> (B, 2H, 2W, filters). Unlike a transposed convolution it
-    does not produce checkerboard artefacts at initialisation. Introduced in notebook 06.
+    (B, H, W, C) -> (B, 2H, 2W, filters). Every output pixel sees the same
+    number of inputs (no uneven overlap as in a transposed convolution), but
+    with independent random kernels for the 4 sub-pixels it still starts with a
+    period-2 pattern; ICNR initialisation (Aitken et al. 2017) removes it, as
+    notebook 06 shows. Introduced in notebook 06.
     """
 
     def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
