@@ -510,6 +510,14 @@ def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
     return folder, name, manifest[name]
 
 
+def verify_file(path: Path, digest: str, name: str) -> None:
+    """Raise :class:`WeightsError` unless ``path`` exists and has the manifest's SHA-256."""
+    if not path.is_file():
+        raise WeightsError(f"{path}: missing file of model {name!r}")
+    if sha256_file(path) != digest:
+        raise WeightsError(f"{path}: SHA-256 does not match the manifest (damaged or replaced file)")
+
+
 def load_codec(name_or_path=None, folder=None) -> LearnedCodec:
     """Load a saved codec, verifying the SHA-256 of its weights and tables.
 
@@ -524,10 +532,7 @@ def load_codec(name_or_path=None, folder=None) -> LearnedCodec:
     except (KeyError, TypeError) as exc:
         raise WeightsError(f"{folder / MANIFEST}: entry {name!r} lacks {exc}") from None
     for path, digest in zip((weights, tables_path), expected):
-        if not path.is_file():
-            raise WeightsError(f"{path}: missing file of model {name!r}")
-        if sha256_file(path) != digest:
-            raise WeightsError(f"{path}: SHA-256 does not match the manifest (damaged or replaced file)")
+        verify_file(path, digest, name)
     codec = LearnedCodec(**config)
     codec.build()
     codec.load_weights(weights)

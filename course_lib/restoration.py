@@ -409,7 +409,7 @@ def load_restorer(name_or_path=None, folder=None) -> RestorationNet:
     when the entry or file is missing, is not a restoration network, or the
     checksum differs. Introduced in notebook 08.
     """
-    from .codec import MANIFEST, WeightsError, find_entry
+    from .codec import MANIFEST, WeightsError, find_entry, verify_file
 
     folder, name, entry = find_entry(name_or_path if name_or_path is not None else DEFAULT_MODEL, folder)
     if not isinstance(entry, dict) or entry.get("kind") != "restoration":
@@ -418,10 +418,7 @@ def load_restorer(name_or_path=None, folder=None) -> RestorationNet:
         weights, config, digest = folder / entry["file"], dict(entry["config"]), entry["sha256"]
     except (KeyError, TypeError) as exc:
         raise WeightsError(f"{folder / MANIFEST}: entry {name!r} lacks {exc}") from None
-    if not weights.is_file():
-        raise WeightsError(f"{weights}: missing file of model {name!r}")
-    if sha256_file(weights) != digest:
-        raise WeightsError(f"{weights}: SHA-256 does not match the manifest (damaged or replaced file)")
+    verify_file(weights, digest, name)
     model = RestorationNet(**config)
     model.build()
     model.load_weights(weights)
