@@ -176,8 +176,9 @@ def train(config: TrainConfig, verbose: int = 1):
     dataset = training_dataset(train_images, crop=config.crop, batch_size=config.batch_size, seed=config.seed)
     val = None
     if val_paths:
-        crops = np.stack([_center_crop(load_image(p), config.val_crop) for p in val_paths
-                          if min(load_image(p).shape[:2]) >= config.val_crop])
+        val_images = [load_image(p) for p in val_paths]
+        crops = np.stack([_center_crop(im, config.val_crop) for im in val_images
+                          if min(im.shape[:2]) >= config.val_crop])
         val = tf.data.Dataset.from_tensor_slices(crops.astype(np.float32) / 255.0).batch(config.batch_size)
 
     strategy = _strategy(config.strategy)
