@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop", type=int, default=256, help="training crop side in pixels (multiple of 16)")
     parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--lr-drop-at", type=float, default=0.9,
+                        help="fraction of --steps after which the learning rate is divided by 10")
     parser.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints/validation")
     parser.add_argument("--val-count", type=int, default=16, help="images of --data held out for validation")
     parser.add_argument("--channels", type=int, default=64, help="N")
@@ -46,6 +48,8 @@ def main(argv=None) -> int:
         return 0
     if not args.data:
         parser.error("--data is required for training")
+    if not 0.0 < args.lr_drop_at <= 1.0:
+        parser.error(f"--lr-drop-at must lie in (0, 1], got {args.lr_drop_at}")
     if args.crop % 16:
         parser.error(f"--crop must be a multiple of 16, got {args.crop}")
 
@@ -53,7 +57,7 @@ def main(argv=None) -> int:
 
     config = TrainConfig(data=args.data, out=args.out, lmbdas=args.lmbda, steps=args.steps,
                          batch_size=args.batch_size, crop=args.crop, learning_rate=args.learning_rate,
-                         steps_per_epoch=args.steps_per_epoch, val_count=args.val_count,
+                         lr_drop_at=args.lr_drop_at, steps_per_epoch=args.steps_per_epoch, val_count=args.val_count,
                          channels=args.channels, latent_channels=args.latent_channels, init=args.init,
                          strategy=args.strategy, seed=args.seed)
     _, record = train(config, verbose=2 if args.quiet else 1)

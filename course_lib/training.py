@@ -248,7 +248,8 @@ def training_command(config: TrainConfig) -> str:
     parts = ["python -m course_lib.train", f"--data {config.data}", f"--out {config.out}",
              "--lmbda " + " ".join(f"{v:g}" for v in config.lmbdas), f"--steps {config.steps}",
              f"--batch-size {config.batch_size}", f"--crop {config.crop}",
-             f"--learning-rate {config.learning_rate:g}", f"--steps-per-epoch {config.steps_per_epoch}",
+             f"--learning-rate {config.learning_rate:g}", f"--lr-drop-at {config.lr_drop_at:g}",
+             f"--steps-per-epoch {config.steps_per_epoch}",
              f"--val-count {config.val_count}", f"--channels {config.channels}",
              f"--latent-channels {config.latent_channels}", f"--seed {config.seed}"]
     if config.init:
