@@ -331,17 +331,35 @@ class LearnedCodec(keras.Model):
         if not self.built:
             self.build()
 
-    def analyse(self, image, rate: float = 0.0) -> np.ndarray:
-        """Integer latents y_hat = round(E(x) * g) of a uint8 image: (ceil(H/16), ceil(W/16), M) int32.
+    def encode(self, image) -> np.ndarray:
+        """y = E(x) before the rate gain, float32 (ceil(H/16), ceil(W/16), M).
 
         The image is converted to RGB, padded to a multiple of 16 by repeating
-        its edge pixels, and encoded tile by tile. Introduced in notebook 06.
+        its edge pixels, and encoded tile by tile. The gain is the only step of
+        the encoder that depends on the rate, so a caller that compresses one
+        image at many rates (the slider demo of notebook 09) encodes it once
+        and passes the result to :meth:`analyse` or :meth:`compress` as ``encoded``.
         """
         self._check_ready()
         image = to_rgb8(image)
         height, width = image.shape[:2]
         padded = np.pad(image, ((0, -height % DOWNSAMPLING), (0, -width % DOWNSAMPLING), (0, 0)), mode="edge")
-        y = self._tiled(self.encoder, padded.astype(np.float32) / 255.0, DOWNSAMPLING, 1, self.latent_channels)
+        return self._tiled(self.encoder, padded.astype(np.float32) / 255.0, DOWNSAMPLING, 1, self.latent_channels)
+
+    def analyse(self, image, rate: float = 0.0, encoded: np.ndarray | None = None) -> np.ndarray:
+        """Integer latents y_hat = round(E(x) * g) of a uint8 image: (ceil(H/16), ceil(W/16), M) int32.
+
+        ``encoded``: this image's :meth:`encode`, to skip the encoder.
+        Introduced in notebook 06.
+        """
+        if encoded is None:
+            y = self.encode(image)
+        else:
+            height, width = np.shape(image)[:2]
+            y = np.asarray(encoded, np.float32)
+            expected = (-(-height // DOWNSAMPLING), -(-width // DOWNSAMPLING), self.latent_channels)
+            if y.shape != expected:
+                raise ValueError(f"encoded has shape {y.shape}; a {height}x{width} image needs {expected}")
         gain, _ = self.gains(rate)
         y = y * ops.convert_to_numpy(gain)
         if not np.all(np.isfinite(y)):
@@ -407,16 +425,17 @@ class LearnedCodec(keras.Model):
                                "(or load a saved codec with load_codec)")
         return self.tables
 
-    def compress(self, image, rate: float = 0.0) -> bytes:
+    def compress(self, image, rate: float = 0.0, encoded: np.ndarray | None = None) -> bytes:
         """Compress a uint8 image (H, W, 3), gray or RGBA to ``.rcz`` bytes.
 
         ``rate`` in [0, num_rates - 1] selects the rate level (higher = more
-        bits, if the model was trained that way). Introduced in notebook 06.
+        bits, if the model was trained that way). ``encoded``: this image's
+        :meth:`encode`, to skip the encoder. Introduced in notebook 06.
         """
         tables = self._require_tables()
         image = to_rgb8(image)
         rate_byte, rate = self._snap_rate(rate)
-        latents = self.analyse(image, rate)
+        latents = self.analyse(image, rate, encoded)
         return bitstream.pack(np.transpose(latents, (2, 0, 1)), tables, image.shape[0], image.shape[1], rate_byte)
 
     def decompress(self, data: bytes) -> np.ndarray:

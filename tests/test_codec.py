@@ -145,6 +145,20 @@ def test_round_trip_is_bit_identical_to_the_quantized_forward_pass(codec, photo)
     assert np.abs(codec.analyse(photo)).max() >= 2  # the test is not about all-zero latents
 
 
+def test_encoding_once_serves_every_rate(photo):
+    """encode() is E(x) before the gain: passing it to analyse/compress skips the encoder, same result."""
+    codec = small_codec(num_rates=2)
+    codec.update_tables()
+    image = photo[:40, :70]
+    encoded = codec.encode(image)
+    assert encoded.shape == (3, 5, 24) and encoded.dtype == np.float32
+    for rate in (0.0, 0.4, 1.0):
+        np.testing.assert_array_equal(codec.analyse(image, rate, encoded=encoded), codec.analyse(image, rate))
+        assert codec.compress(image, rate, encoded=encoded) == codec.compress(image, rate)
+    with pytest.raises(ValueError, match="encoded has shape"):
+        codec.analyse(photo[:64, :64], 0.0, encoded=encoded)
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (17, 33), (512, 768), (768, 512), (20, 30, 4), (16, 16, 1), (33, 17, 2)])
 def test_any_size_gray_and_rgba_round_trip(codec, shape):
     rng = np.random.default_rng(sum(shape))
