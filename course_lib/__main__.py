@@ -55,11 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 def _model_for_file(data: bytes):
     """The manifest's codec whose model id matches the file's header."""
     from .bitstream import read_header
-    from .codec import WeightsError, _read_manifest, load_codec
+    from .codec import WeightsError, read_manifest, load_codec
     from .config import WEIGHTS_DIR
 
     model_id = read_header(data).model_id
-    for name, entry in _read_manifest(WEIGHTS_DIR).items():
+    for name, entry in read_manifest(WEIGHTS_DIR).items():
         if isinstance(entry, dict) and entry.get("model_id") == model_id:
             return load_codec(name)
     raise WeightsError(f"no model with id {model_id} in {WEIGHTS_DIR / 'manifest.json'}; pass --weights")

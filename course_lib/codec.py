@@ -466,7 +466,11 @@ class WeightsError(ValueError):
     file whose SHA-256 differs from the manifest's."""
 
 
-def _read_manifest(folder: Path) -> dict:
+def read_manifest(folder: Path) -> dict:
+    """The manifest (``{name: entry}``) of a weights folder; ``{}`` when it has none.
+
+    Raises :class:`WeightsError` when the file is unreadable or not a JSON object.
+    """
     path = folder / MANIFEST
     if not path.exists():
         return {}
@@ -493,7 +497,7 @@ def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
     weights = folder / f"{name}.weights.h5"
     codec.save_weights(weights)
     tables_path = tables.save(folder / f"{name}.tables.npz")
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     manifest[name] = {"file": weights.name, "sha256": sha256_file(weights),
                       "tables": tables_path.name, "tables_sha256": sha256_file(tables_path),
                       "model_id": tables.model_id, "config": codec.codec_config()}
@@ -513,7 +517,7 @@ def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
         if not path.is_file():
             raise WeightsError(f"{path}: no such weights file")
         folder = path.parent
-        manifest = _read_manifest(folder)
+        manifest = read_manifest(folder)
         for name, entry in manifest.items():
             if isinstance(entry, dict) and entry.get("file") == path.name:
                 return folder, name, entry
@@ -521,12 +525,34 @@ def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
                            "(it records the configuration and SHA-256; save with save_codec)")
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     if name not in manifest:
         known = ", ".join(sorted(manifest)) or "none"
         raise WeightsError(f"no model {name!r} in {folder / MANIFEST} (known: {known}); "
                            "pass a path to a .weights.h5 file")
     return folder, name, manifest[name]
+
+
+def weights_provenance(path) -> dict:
+    """Where a weights file a run started from (``--init``) came from.
+
+    Returns its path and SHA-256 and, when a manifest beside the file lists
+    an entry with that checksum (e.g. a copy of ``data/weights``), that
+    entry's name and ``training`` record, so a shipped model that continues
+    an earlier one keeps the whole chain of commands that produced it.
+    """
+    path = Path(path)
+    digest = sha256_file(path)
+    record = {"file": str(path), "sha256": digest}
+    try:
+        manifest = read_manifest(path.parent)
+    except WeightsError:
+        manifest = {}
+    for name, entry in manifest.items():
+        if isinstance(entry, dict) and entry.get("sha256") == digest:
+            record.update(name=name, training=entry.get("training"))
+            break
+    return record
 
 
 def verify_file(path: Path, digest: str, name: str) -> None:

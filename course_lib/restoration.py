@@ -283,6 +283,7 @@ class RestorationTrainConfig:
     steps_per_epoch: int = 250       # one "epoch" = one checkpoint + one validation
     val_count: int = 16              # images of --data held out for validation
     val_crop: int = 128
+    init: str | None = None           # start from these restoration weights (.weights.h5), e.g. the shipped ones
     seed: int = 0
 
 
@@ -354,6 +355,9 @@ def train(config: RestorationTrainConfig, verbose: int = 1, command: str | None 
     model = RestorationNet(config.depth, config.width, config.residual_blocks, config.global_skip,
                            config.space_to_depth)
     model.build()
+    if config.init:
+        # A warm start; when the run resumes, BackupAndRestore's state replaces these weights.
+        model.load_weights(config.init)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, epochs * config.steps_per_epoch,
                                                       alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm),
@@ -387,13 +391,13 @@ def save_restorer(model: RestorationNet, name: str = DEFAULT_MODEL, folder=None,
     (default folder ``data/weights``), keeping every other entry (the codecs').
     Introduced in notebook 08.
     """
-    from .codec import MANIFEST, _read_manifest
+    from .codec import MANIFEST, read_manifest
 
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}.weights.h5"
     model.save_weights(weights)
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     manifest[name] = {"kind": "restoration", "file": weights.name, "sha256": sha256_file(weights),
                       "config": model.restoration_config(), "training": training or {}, "metrics": metrics or {}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -600,6 +604,7 @@ def _parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
                               help="steps between checkpoints/validation")
     train_parser.add_argument("--val-count", type=int, default=defaults.val_count)
+    train_parser.add_argument("--init", help="start from these restoration weights (.weights.h5)")
     train_parser.add_argument("--seed", type=int, default=defaults.seed)
     train_parser.add_argument("--quiet", action="store_true", help="one log line per epoch instead of a progress bar")
 
@@ -618,7 +623,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ship(args) -> int:
-    from .codec import WeightsError, load_codec
+    from .codec import WeightsError, find_entry, load_codec, weights_provenance
     from .data import kodak_dir, load_kodak
 
     run = Path(args.run)
@@ -651,6 +656,11 @@ def _ship(args) -> int:
                 "batch_size": config.batch_size,
                 "final_validation": {"input_psnr": round(record["validation_input_psnr"], 3),
                                      "restored_psnr": round(history["val_psnr_metric"][-1], 3)}}
+    if config.init:
+        training["init"] = weights_provenance(config.init)
+    if config.codec and "codec" in config.degradations:
+        codec_folder, _, codec_entry = find_entry(config.codec)
+        training["codec"] = weights_provenance(codec_folder / codec_entry["file"])
     metrics = {"kodak": {**benchmark_summary(results),
                          "delta_msssim": {name: r["delta_msssim"] for name, r in results.items()},
                          "psnr_before": {name: r["psnr_before"] for name, r in results.items()},
@@ -670,7 +680,10 @@ def main(argv=None) -> int:
             degradations=args.degradations, qualities=args.qualities, codec=args.codec, depth=args.depth,
             width=args.width, residual_blocks=args.residual_blocks, global_skip=not args.plain,
             space_to_depth=args.space_to_depth, learning_rate=args.learning_rate,
-            steps_per_epoch=args.steps_per_epoch, val_count=args.val_count, seed=args.seed)
+            steps_per_epoch=args.steps_per_epoch, val_count=args.val_count, init=args.init, seed=args.seed)
+        if config.init and not Path(config.init).is_file():
+            print(f"error: --init {config.init}: no such file", file=sys.stderr)
+            return 2
         if config.crop % config.space_to_depth:
             print(f"error: --crop must be a multiple of --space-to-depth ({config.space_to_depth})", file=sys.stderr)
             return 2

@@ -278,7 +278,7 @@ def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress
     import platform
 
     from . import metrics
-    from .codec import LearnedCodec, _read_manifest, save_codec
+    from .codec import LearnedCodec, read_manifest, save_codec, weights_provenance
     from .config import WEIGHTS_DIR
     from .data import course_photo, load_kodak
     from .evaluate import learned_rd_curve
@@ -317,11 +317,13 @@ def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress
         },
         "check": check,
     }
+    if config.init:
+        entry_extra["training"]["init"] = weights_provenance(config.init)
     if kodak:
         curve = learned_rd_curve(codec, load_kodak(kodak), progress=progress)
         entry_extra["kodak"] = [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
                                 zip(curve["rate"], curve["bpp"], curve["psnr"], curve["msssim"])]
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     manifest[name].update(entry_extra)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest[name]

@@ -146,6 +146,16 @@ def test_tiny_training_run_reduces_the_loss(tmp_path):
     after = np.mean([np.mean((restore(degraded[n], model).astype(float) - photos[n]) ** 2) for n in photos])
     assert after < 0.95 * before
 
+    # A run that starts from these weights (--init) and trains 0 further epochs' worth
+    # of steps would keep them: check the warm start by training one short epoch at a
+    # learning rate of zero.
+    warm = RestorationTrainConfig(**{**settings.__dict__, "out": str(tmp_path / "warm"), "steps": 1,
+                                     "steps_per_epoch": 1, "learning_rate": 0.0,
+                                     "init": str(tmp_path / "run" / "restoration.weights.h5")})
+    warm_model, _ = train(warm, verbose=0, command="test")
+    for a, b in zip(warm_model.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
 
 @pytest.fixture(scope="module")
 def tiny_codec_folder(tmp_path_factory):

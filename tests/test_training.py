@@ -77,3 +77,26 @@ def test_ship_records_provenance_and_a_reproducible_check(photo_folder, tmp_path
         compressed = codec.compress(image, point["rate"])
         assert len(compressed) == point["bytes"]
         assert metrics.psnr(image, codec.decompress(compressed)) == pytest.approx(point["psnr"], abs=1e-6)
+
+
+def test_a_run_started_from_shipped_weights_records_where_they_came_from(photo_folder, tmp_path):
+    from course_lib.codec import weights_provenance
+
+    training.train(_config(photo_folder, tmp_path / "first", steps=4), verbose=0)
+    first = training.ship(tmp_path / "first", "tiny", folder=tmp_path / "v1")
+    init = tmp_path / "v1" / "tiny.weights.h5"
+    provenance = weights_provenance(init)
+    assert provenance["name"] == "tiny" and provenance["training"] == first["training"]
+    assert provenance["sha256"] == first["sha256"]
+
+    config = _config(photo_folder, tmp_path / "second", steps=4)
+    config.init = str(init)
+    training.train(config, verbose=0)
+    second = training.ship(tmp_path / "second", "tiny", folder=tmp_path / "v2")
+    assert f"--init {init}" in second["training"]["command"]
+    assert second["training"]["init"] == provenance
+    # A file no manifest knows still gets its checksum recorded, without a training record.
+    (tmp_path / "loose").mkdir()
+    loose = tmp_path / "loose" / "copy.weights.h5"
+    loose.write_bytes(init.read_bytes())
+    assert weights_provenance(loose) == {"file": str(loose), "sha256": first["sha256"]}
