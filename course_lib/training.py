@@ -240,7 +240,11 @@ def read_history(csv_path) -> dict:
         for row in csv.DictReader(f):
             rows[int(row["epoch"])] = row
     names = [k for k in next(iter(rows.values())) if k != "epoch"] if rows else []
-    return {"epoch": sorted(rows), **{k: [float(rows[e][k]) for e in sorted(rows)] for k in names}}
+    # Keras writes "NA" for a metric an epoch did not compute (e.g. no validation data).
+    def number(text):
+        return math.nan if text in ("", "NA") else float(text)
+
+    return {"epoch": sorted(rows), **{k: [number(rows[e][k]) for e in sorted(rows)] for k in names}}
 
 
 def training_command(config: TrainConfig) -> str:

@@ -100,3 +100,12 @@ def test_a_run_started_from_shipped_weights_records_where_they_came_from(photo_f
     loose = tmp_path / "loose" / "copy.weights.h5"
     loose.write_bytes(init.read_bytes())
     assert weights_provenance(loose) == {"file": str(loose), "sha256": first["sha256"]}
+
+
+def test_read_history_turns_missing_values_into_nan(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,2.5,NA\n1,2.0,1.5\n1,1.9,1.4\n")
+    history = training.read_history(path)
+    assert history["epoch"] == [0, 1]
+    assert history["loss"] == [2.5, 1.9]          # a resumed epoch: the last row wins
+    assert np.isnan(history["val_loss"][0]) and history["val_loss"][1] == 1.4
