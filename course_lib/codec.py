@@ -70,19 +70,28 @@ class SubPixelConv2D(layers.Layer):
     each group of 4 channels into a 2x2 block of pixels:
     (B, H, W, C) -> (B, 2H, 2W, filters). Every output pixel sees the same
     number of inputs (no uneven overlap as in a transposed convolution), but
-    with independent random kernels for the 4 sub-pixels it still starts with a
-    period-2 pattern; ICNR initialisation (Aitken et al. 2017) removes it, as
-    notebook 06 shows. Introduced in notebook 06.
+    with independent random kernels for the 4 sub-pixels it would start with a
+    period-2 pattern. ``icnr=True`` (the default) removes it with ICNR
+    initialisation (Aitken et al. 2017): the 4 sub-pixels start with the same
+    kernel, so the fresh layer is "convolve, then copy each pixel into a 2x2
+    block"; notebook 06 shows both. Loaded weights replace the initial ones.
+    Introduced in notebook 06.
     """
 
-    def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+    def __init__(self, filters: int, kernel_size: int = 3, icnr: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
+        self.icnr = bool(icnr)
         self.conv = layers.Conv2D(4 * self.filters, self.kernel_size, padding="same", name="conv")
 
     def build(self, input_shape):
         self.conv.build(input_shape)
+        if self.icnr:
+            # Depth-to-space puts channel (2 dy + dx) * filters + c at sub-pixel (dy, dx):
+            # tiling one kernel 4 times along the channels gives every sub-pixel the same filter.
+            kernel = ops.convert_to_numpy(self.conv.kernel)
+            self.conv.kernel.assign(np.tile(kernel[..., :self.filters], (1, 1, 1, 4)))
 
     def call(self, x):
         return ops.depth_to_space(self.conv(x), 2)
@@ -93,7 +102,7 @@ class SubPixelConv2D(layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size)
+        config.update(filters=self.filters, kernel_size=self.kernel_size, icnr=self.icnr)
         return config
 
 

@@ -80,6 +80,19 @@ def test_subpixel_convolution_is_conv_then_depth_to_space():
     np.testing.assert_array_equal(got, tf.nn.depth_to_space(layer.conv(x), 2).numpy())
 
 
+@pytest.mark.parametrize("icnr", [True, False])
+def test_icnr_starts_without_a_checkerboard(icnr):
+    # With ICNR every 2x2 block of a fresh layer's output holds one value per channel
+    # (nearest-neighbour upsampling of a convolution); without it the four differ.
+    layer = SubPixelConv2D(3, icnr=icnr)
+    x = np.random.default_rng(2).random((1, 6, 6, 4)).astype(np.float32)
+    out = ops.convert_to_numpy(layer(x))
+    blocks = out.reshape(1, 6, 2, 6, 2, 3)
+    spread = np.abs(blocks - blocks[:, :, :1, :, :1]).max()
+    assert (spread < 1e-6) == icnr
+    assert SubPixelConv2D.from_config(layer.get_config()).icnr == icnr
+
+
 def test_call_returns_what_the_loss_needs():
     codec = small_codec()
     x = np.random.default_rng(0).random((2, 32, 48, 3)).astype(np.float32)
