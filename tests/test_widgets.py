@@ -1,0 +1,242 @@
+"""The slider demo: update() as a pure, cached function, and the widgets driven through .value."""
+
+import datetime
+import io
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_lib import baselines, metrics, widgets
+from course_lib.data import course_photo
+from course_lib.widgets import State, update
+
+needs_learned = pytest.mark.skipif("learned" not in widgets.available_codecs(),
+                                   reason="the learned codec's weights are missing (data/weights)")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return course_photo("astronaut")[:96, 160:288].copy()  # 96 x 128: quick for every codec
+
+
+@pytest.fixture(scope="module")
+def medium():
+    return course_photo("astronaut")[:256, 128:448].copy()  # big enough that JPEG headers do not dominate
+
+
+def png(array, mode=None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- update()
+@needs_learned
+def test_learned_codec_spends_more_bits_for_more_quality_as_the_rate_rises(photo):
+    results = [update(State(image=photo, codec="learned", level=r, curves=False)) for r in (0.0, 2.5, 5.0)]
+    bpp = [r.bpp for r in results]
+    psnr = [r.psnr for r in results]
+    assert bpp == sorted(bpp) and len(set(bpp)) == 3, bpp
+    assert psnr == sorted(psnr) and psnr[0] < psnr[-1], psnr
+
+
+def test_jpeg_spends_more_bits_for_more_quality_as_the_quality_rises(photo):
+    results = [update({"image": photo, "codec": "jpeg420", "level": q, "curves": False}) for q in (10, 40, 90)]
+    assert [r.bpp for r in results] == sorted(r.bpp for r in results)
+    assert [r.psnr for r in results] == sorted(r.psnr for r in results)
+    assert [r.msssim for r in results] == sorted(r.msssim for r in results)
+
+
+def test_the_result_is_what_the_codec_and_the_metrics_say(photo):
+    result = update(State(image=photo, codec="jpeg420", level=30, crop_center=(0.0, 1.0), crop_size=40,
+                          curves=False))
+    data = baselines.encode(photo, "jpeg420", 30)
+    assert result.num_bytes == len(data)
+    np.testing.assert_array_equal(result.reconstruction, baselines.decode(data))
+    assert result.bpp == pytest.approx(8 * len(data) / (96 * 128))
+    assert result.compression_ratio == pytest.approx(24 / result.bpp)
+    assert result.psnr == pytest.approx(metrics.psnr(photo, result.reconstruction))
+    assert result.msssim == pytest.approx(metrics.ms_ssim(photo, result.reconstruction))
+    np.testing.assert_allclose(result.error, np.abs(photo.astype(float) - result.reconstruction).mean(axis=2),
+                               atol=1e-4)
+    assert result.crop == (0, 128 - 40, 40)  # top right corner, clipped inside the image
+    original, reconstruction, error = result.zoom()
+    assert original.shape == reconstruction.shape == (40, 40, 3) and error.shape == (40, 40)
+
+
+@needs_learned
+def test_learned_reconstruction_is_what_the_decoder_makes_of_the_real_file(photo):
+    codec = widgets.learned_codec()
+    result = update(State(image=photo, codec="learned", level=1.3, curves=False))
+    data = codec.compress(photo, 1.3)
+    assert result.num_bytes == len(data)
+    np.testing.assert_array_equal(result.reconstruction, codec.decompress(data))
+    assert abs(result.quality - 1.3) < 1 / 51  # the rate the header can store
+
+
+def test_revisits_come_from_the_cache_and_the_key_is_the_content(photo):
+    first = update(State(image=photo, codec="jpeg420", level=55, curves=False))
+    again = update(State(image=photo.copy(), codec="jpeg420", level=55, curves=False))
+    assert again.reconstruction is first.reconstruction  # same pixels, another array: cached
+    changed = photo.copy()
+    changed[0, 0] = 255 - changed[0, 0]
+    other = update(State(image=changed, codec="jpeg420", level=55, curves=False))
+    assert other.reconstruction is not first.reconstruction and other.image_key != first.image_key
+    with pytest.raises(ValueError, match="read-only"):
+        first.reconstruction[0, 0] = 0  # the cached pictures cannot be changed by accident
+
+
+def test_gray_and_rgba_arrays_and_named_images(photo):
+    gray = update(State(image=photo[..., 0], codec="webp", level=50, curves=False))
+    assert gray.original.shape == (96, 128, 3)
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    assert update(State(image=rgba, codec="jpeg2000", level=30, curves=False)).image_key == \
+        update(State(image=photo, codec="jpeg2000", level=30, curves=False)).image_key
+    with pytest.raises(KeyError, match="unknown image"):
+        update(State(image="no such photo", codec="jpeg420", level=30))
+
+
+def test_bad_states_are_refused_with_a_reason(photo):
+    with pytest.raises(ValueError, match="unknown codec"):
+        update(State(image=photo, codec="png", level=30))
+    with pytest.raises(ValueError, match="outside"):
+        update(State(image=photo, codec="jpeg420", level=101))
+    if "learned" in widgets.available_codecs():
+        with pytest.raises(ValueError, match="outside"):
+            update(State(image=photo, codec="learned", level=5.5))
+
+
+@needs_learned
+def test_match_bpp_gives_jpeg_the_learned_codecs_size(medium):
+    for rate in (1.0, 4.0):
+        learned = update(State(image=medium, codec="learned", level=rate, curves=False))
+        matched = update(State(image=medium, codec="jpeg420", level=rate, match_bpp=True, curves=False))
+        assert matched.reference["bpp"] == pytest.approx(learned.bpp)
+        assert matched.bpp <= learned.bpp  # the highest quality that is not larger
+        assert matched.bpp > 0.9 * learned.bpp, (matched.bpp, learned.bpp)
+        assert matched.note == ""
+    # One JPEG quality step higher would be larger than the learned file.
+    assert len(baselines.encode(medium, "jpeg420", matched.quality + 1)) > learned.num_bytes
+
+
+@needs_learned
+def test_match_bpp_says_so_when_jpeg_cannot_be_that_small():
+    tiny = course_photo("astronaut")[:24, :24].copy()  # JPEG's headers alone exceed the learned file
+    result = update(State(image=tiny, codec="jpeg420", level=0.0, match_bpp=True, curves=False))
+    assert "cannot make a file as small" in result.note and result.quality == 1
+
+
+@needs_learned
+def test_restoration_keeps_the_bytes_and_changes_the_pixels(photo):
+    plain = update(State(image=photo, codec="jpeg420", level=15, curves=False))
+    restored = update(State(image=photo, codec="jpeg+restoration", level=15, curves=False))
+    assert restored.num_bytes == plain.num_bytes
+    assert not np.array_equal(restored.reconstruction, plain.reconstruction)
+
+
+@needs_learned
+def test_curves_for_the_plot(photo):
+    result = update(State(image=photo, codec="webp", level=50))
+    assert list(result.curves) == ["learned", "jpeg420", "webp"]
+    for name, curve in result.curves.items():
+        assert len(curve["level"]) == len(curve["bpp"]) == len(curve["psnr"]) >= 6
+        assert curve["bpp"] == sorted(curve["bpp"]), name  # more bits at every higher level
+    assert update(State(image=photo, codec="webp", level=50, curves=False)).curves is None
+
+
+# --------------------------------------------------------------------------- the widgets
+@pytest.fixture()
+def demo():
+    return widgets.build_demo("astronaut", max_side=160, panel_width=160)
+
+
+def bpp_shown(demo) -> float:
+    return float(demo.readout.value.split("class='bpp'>")[1].split("<")[0])
+
+
+def upload(demo, name, content):
+    """What the browser sends when a file is chosen (the format FileUpload deserialises to)."""
+    demo.upload.value = ({"name": name, "type": "", "size": len(content), "content": memoryview(content),
+                          "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+
+@needs_learned
+def test_the_slider_moves_bpp_psnr_and_the_pictures(demo):
+    assert demo.message.value == "" and demo.result.original.shape == (160, 160, 3)  # astronaut downscaled
+    assert demo.codec.value == "learned" and (demo.level.min, demo.level.max) == (0, 5)
+    demo.level.value = 0.0
+    low = (bpp_shown(demo), demo.result.psnr, demo.pictures[1].value, demo.plot.value)
+    demo.level.value = 5.0
+    high = (bpp_shown(demo), demo.result.psnr, demo.pictures[1].value, demo.plot.value)
+    assert high[0] > low[0] and high[1] > low[1]
+    assert high[2] != low[2] and high[3] != low[3]  # new reconstruction and a moved point
+    assert bytes(demo.pictures[0].value).startswith(b"\x89PNG")
+
+
+@needs_learned
+def test_codec_menu_match_toggle_zoom_and_image_picker(demo):
+    demo.codec.value = "jpeg420"
+    assert (demo.level.min, demo.level.max, demo.level.step) == (1, 100, 1)
+    demo.level.value = 10
+    at_10 = bpp_shown(demo)
+    demo.level.value = 60
+    assert bpp_shown(demo) > at_10 and demo.result.quality == 60
+    demo.match_bpp.value = True
+    assert (demo.level.min, demo.level.max) == (0, 5) and "matched" in demo.level.description
+    assert demo.result.reference is not None and demo.result.bpp <= demo.result.reference["bpp"]
+    demo.codec.value = "webp"  # the slider keeps its meaning (learned rate) and its value
+    assert demo.result.codec == "webp" and demo.result.reference is not None
+    zoom = demo.zooms[1].value
+    demo.crop_x.value, demo.crop_y.value = 0.1, 0.9
+    assert demo.result.crop[1] == 0 and demo.zooms[1].value != zoom
+    demo.image.value = "chelsea"
+    assert demo.result.original.shape[:2] == (106, 160) and demo.message.value == ""
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg", "gray", "rgba", "large"])
+def test_uploads_of_real_images_join_the_picker(demo, photo, kind):
+    if kind == "png":
+        content = png(photo)
+    elif kind == "jpeg":
+        buffer = io.BytesIO()
+        Image.fromarray(photo).save(buffer, format="JPEG", quality=90)
+        content = buffer.getvalue()
+    elif kind == "gray":
+        content = png(photo[..., 1])
+    elif kind == "rgba":
+        content = png(np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)]))
+    else:
+        content = png(np.zeros((2000, 3000, 3), np.uint8))
+    upload(demo, f"mine.{kind}", content)
+    assert demo.image.value.startswith(f"mine.{kind} (upload)")
+    assert demo.result.original.shape == ((107, 160, 3) if kind == "large" else (96, 128, 3))
+    assert "Could not" not in demo.message.value and "wrong" not in demo.message.value
+    if kind == "large":
+        assert "resized from 3000×2000" in demo.message.value
+    assert demo.upload.value == ()  # cleared, so that the same file can be chosen again
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "empty", "too many pixels"])
+def test_bad_uploads_become_a_message_not_a_traceback(demo, photo, kind):
+    content = {"text": b"this is not an image\n", "truncated": png(photo)[:300], "empty": b""}.get(kind)
+    if content is None:  # 8000 x 7000 = 56 Mpx, above course_lib.data.MAX_PIXELS; tiny as a 1-bit PNG
+        buffer = io.BytesIO()
+        Image.new("1", (8000, 7000)).save(buffer, format="PNG")
+        content = buffer.getvalue()
+    before = (demo.image.value, list(demo.image.options))
+    upload(demo, f"bad.{kind}", content)
+    assert "Could not use this upload" in demo.message.value and f"bad.{kind}" in demo.message.value
+    assert (demo.image.value, list(demo.image.options)) == before  # the demo goes on with the same image
+
+
+def test_any_failure_inside_the_demo_is_shown_as_a_message(demo, monkeypatch):
+    def broken(state):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(widgets, "update", broken)
+    demo.crop_x.value = 0.3
+    assert "Something went wrong" in demo.message.value and "disk on fire" in demo.message.value
