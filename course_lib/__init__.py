@@ -22,6 +22,7 @@ module                    concept (and the notebook that introduces it)
 ``evaluate``              RD evaluation against the classical codecs (07)
 ``restoration``           residual artefact removal: x~ = x^ + R(x^) (08)
 ``widgets``               the compression-level slider demo: ``update()`` + widgets (09)
+``complexity``            MACs counted from layer shapes, TensorFlow's FLOP count (10)
 ========================  =====================================================
 
 Command lines: ``python -m course_lib compress|decompress``,
