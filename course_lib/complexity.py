@@ -21,6 +21,7 @@ check the formula against (its ``Conv2D`` and ``MatMul`` FLOPs are exactly
 
 from __future__ import annotations
 
+import keras
 from keras import layers
 
 from .blocks import _TwoConvolutions
@@ -70,8 +71,8 @@ def _count(layer, shape, prefix: str, out: dict) -> tuple:
             _count(layer.projection, shape, f"{name}/", out)
         inner = _count(layer.conv1, shape, f"{name}/", out)
         return _count(layer.conv2, inner, f"{name}/", out)
-    if isinstance(layer, _Stack):  # the codec's Encoder and Decoder
-        for sublayer in layer.stack:
+    if isinstance(layer, (_Stack, keras.Sequential)):  # the codec's Encoder and Decoder, or any Sequential
+        for sublayer in layer.stack if isinstance(layer, _Stack) else layer.layers:
             shape = _count(sublayer, shape, f"{name}/", out)
         return shape
     if isinstance(layer, LearnedCodec):
@@ -88,7 +89,7 @@ def _count(layer, shape, prefix: str, out: dict) -> tuple:
         return layer.compute_output_shape(shape)
     raise TypeError(f"macs() does not know how to count {type(layer).__name__} ({layer.name!r}); "
                     "it counts Conv2D, GDN, residual/plain blocks, SubPixelConv2D, Encoder, Decoder, "
-                    "LearnedCodec and RestorationNet")
+                    "LearnedCodec, RestorationNet and Sequential stacks of these")
 
 
 def macs(layer, input_shape) -> dict[str, int]:
@@ -97,8 +98,9 @@ def macs(layer, input_shape) -> dict[str, int]:
     Args:
         layer: a Keras ``Conv2D``, :class:`course_lib.gdn.GDN`, residual or plain
             block, ``SubPixelConv2D``, ``Encoder``, ``Decoder``, ``LearnedCodec``
-            (encoder then decoder: what compress + decompress run) or
-            ``RestorationNet``.
+            (encoder then decoder: what compress + decompress run),
+            ``RestorationNet``, or a ``keras.Sequential`` of these (layers
+            without weights, such as activations, count 0).
         input_shape: (B, H, W, C) with fixed H and W (B may be None; counts are per image).
 
     Returns ``{layer path: MACs for one image}``; ``sum(...)`` is the total.

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras
 import pytest
 from keras import layers
 
@@ -36,6 +37,14 @@ def test_residual_block_with_projection_and_plain_block():
                        "block/conv2": complexity.conv_macs(10, 12, 3, 16, 16)}
     plain = complexity.macs(PlainBlock(8, name="plain"), shape)
     assert sum(plain.values()) == 2 * complexity.conv_macs(20, 24, 3, 8, 8)
+
+
+def test_sequential_stack_is_walked_layer_by_layer():
+    stack = keras.Sequential([layers.Conv2D(8, 3, strides=2, padding="same", name="down"),
+                              layers.Activation("relu", name="relu"), ResidualBlock(8, name="block")])
+    count = complexity.macs(stack, (1, 16, 24, 3))
+    assert list(count) == [f"{stack.name}/down", f"{stack.name}/block/conv1", f"{stack.name}/block/conv2"]
+    assert sum(count.values()) == complexity.conv_macs(8, 12, 3, 3, 8) + 2 * complexity.conv_macs(8, 12, 3, 8, 8)
 
 
 def test_gdn_counts_its_matrix_product():
