@@ -115,7 +115,7 @@ def level_range(codec: str, match_bpp: bool = False) -> LevelRange:
     if base == "learned" or match_bpp:
         top = learned_codec().num_rates - 1
         return LevelRange(0.0, float(top), 0.1, min(2.0, float(top)),
-                          "learned rate" + (" (matched size)" if base != "learned" else ""))
+                          "learned rate" + (" (match)" if base != "learned" else ""))
     return _CLASSICAL_LEVELS[base]
 
 
@@ -662,7 +662,7 @@ class SliderDemo:
     """
 
     def __init__(self, image="astronaut", codec: str | None = None, level: float | None = None,
-                 max_side: int = MAX_SIDE, panel_width: int = 340):
+                 max_side: int = MAX_SIDE, panel_width: int = 270):
         import ipywidgets as w
 
         self.max_side, self.panel_width = int(max_side), int(panel_width)
@@ -671,6 +671,7 @@ class SliderDemo:
         self._original_view = None  # (image key, crop) the original's pictures show
         self._quiet = False   # set while the code (not the user) rearranges controls
         self.result: Result | None = None
+        self.refreshes = 0  # finished redraws (shown hidden in the readout for browser tests)
         codecs = available_codecs()
         codec = codec or ("learned" if "learned" in codecs else "jpeg420")
 
@@ -695,33 +696,37 @@ class SliderDemo:
         self.level = w.FloatSlider(value=levels.default if level is None else level, min=levels.low,
                                    max=levels.high, step=levels.step, description=levels.label,
                                    continuous_update=False, readout_format=self._format(levels),
-                                   style={"description_width": "150px"}, layout=w.Layout(width="640px"))
+                                   style={"description_width": "160px"}, layout=w.Layout(width="640px"))
         self.crop_x = w.FloatSlider(value=0.5, min=0, max=1, step=0.01, description="zoom ← →",
-                                    continuous_update=False, layout=w.Layout(width="320px"))
+                                    continuous_update=False, layout=w.Layout(width="280px"))
         self.crop_y = w.FloatSlider(value=0.5, min=0, max=1, step=0.01, description="zoom ↑ ↓",
-                                    continuous_update=False, layout=w.Layout(width="320px"))
+                                    continuous_update=False, layout=w.Layout(width="280px"))
         self.message = w.HTML(layout=w.Layout(min_height="1.6em"))
         picture = w.Layout(width=f"{self.panel_width}px", height="auto")
         self.pictures = [w.Image(format="png", layout=picture) for _ in range(3)]
         self.zooms = [w.Image(format="png", layout=picture) for _ in range(3)]
         self.titles = [w.HTML() for _ in range(3)]
-        self.readout = w.HTML(layout=w.Layout(width="330px"))
-        self.plot = w.Image(format="png", layout=w.Layout(width="520px", height="auto"))
-        self._rd = RDPlot()
+        self.readout = w.HTML(layout=w.Layout(width="430px"))
+        self.plot = w.Image(format="png", layout=w.Layout(width="430px", height="auto"))
+        self._rd = RDPlot(size=(4.8, 3.3))
 
         columns = [w.VBox([title, picture_, zoom]) for title, picture_, zoom in
                    zip(self.titles, self.pictures, self.zooms)]
+        # Pictures on the left, numbers and the RD plot on the right: fits a 1280-pixel-wide projector.
         self.widget = w.VBox([
-            w.HTML("<h3 style='margin:4px 0'>How much can a photo be squeezed? Move the slider.</h3>"),
             w.HBox([self.image, self.upload]),
             w.HBox([self.codec, self.match_bpp]),
             self.level,
             self.message,
-            w.HBox(columns),
-            w.HBox([self.crop_x, self.crop_y]),
-            w.HBox([self.readout, self.plot]),
+            w.HBox([w.VBox([w.HBox(columns), w.HBox([self.crop_x, self.crop_y, w.HTML(
+                        f"zoom ×{ZOOM} on the cyan square")])]),
+                    w.VBox([self.readout, self.plot])]),
         ])
+        # Class names for the browser test and the screenshot script to find their way.
         self.widget.add_class("course-slider-demo")
+        self.level.add_class("level-slider")
+        self.pictures[1].add_class("reconstruction-picture")
+        self.plot.add_class("rd-plot")
         self.image.observe(self._on_image, "value")
         self.upload.observe(self._on_upload, "value")
         self.codec.observe(self._on_codec, "value")
@@ -852,13 +857,12 @@ class SliderDemo:
         self.zooms[1].value = png_bytes(_zoomed(result.zoom()[1], width))
         self.zooms[2].value = png_bytes(_zoomed(error_image(result.zoom()[2]), width))
         height, width_px = result.original.shape[:2]
-        zoom = max(1, width // result.crop[2])
-        self.titles[0].value = f"<b>original</b> {width_px}×{height}; below: the cyan square ×{zoom}"
+        self.titles[0].value = f"<b>original</b> {width_px}×{height}"
         self.titles[1].value = f"<b>{CODEC_LABELS[result.codec]}</b>, {self._setting(result)}"
-        self.titles[2].value = f"<b>|error|</b>: black 0, yellow ≥ {ERROR_SCALE:.0f} (of 255)"
-        self.readout.value = self._readout_html(result)
+        self.titles[2].value = f"<b>|error|</b>, yellow ≥ {ERROR_SCALE:.0f} of 255"
         self._say(result.note)  # also clears an earlier message
         self._draw_plot(state, result)
+        self.readout.value = self._readout_html(result)  # last: its hidden count says "all redrawn"
 
     def _draw_plot(self, state: State, result: Result):
         wanted = (result.image_key, curve_names(state.codec))
@@ -893,11 +897,14 @@ class SliderDemo:
                                                f"{result.reference['psnr']:.2f} dB"))
         cells = "".join(f"<tr><td style='padding:2px 12px 2px 0;color:#555'>{name}</td>"
                         f"<td style='padding:2px 0'><b>{value}</b></td></tr>" for name, value in rows)
-        return f"<table class='readout' style='font-size:15px'>{cells}</table>"
+        # The hidden count tells a browser test that the kernel has finished redrawing after a change.
+        self.refreshes += 1
+        return (f"<table class='readout' style='font-size:15px'>{cells}</table>"
+                f"<span class='refresh-count' style='display:none'>{self.refreshes}</span>")
 
 
 def build_demo(image="astronaut", codec: str | None = None, level: float | None = None,
-               max_side: int = MAX_SIDE, panel_width: int = 340) -> SliderDemo:
+               max_side: int = MAX_SIDE, panel_width: int = 270) -> SliderDemo:
     """Build the slider demo (see :class:`SliderDemo` for the arguments); display it as a cell's value.
 
     Introduced in notebook 09.

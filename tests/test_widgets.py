@@ -186,7 +186,7 @@ def test_codec_menu_match_toggle_zoom_and_image_picker(demo):
     demo.level.value = 60
     assert bpp_shown(demo) > at_10 and demo.result.quality == 60
     demo.match_bpp.value = True
-    assert (demo.level.min, demo.level.max) == (0, 5) and "matched" in demo.level.description
+    assert (demo.level.min, demo.level.max) == (0, 5) and "match" in demo.level.description
     assert demo.result.reference is not None and demo.result.bpp <= demo.result.reference["bpp"]
     demo.codec.value = "webp"  # the slider keeps its meaning (learned rate) and its value
     assert demo.result.codec == "webp" and demo.result.reference is not None
