@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
+DEMO_PORT ?= 8866
 
-.PHONY: setup lab test test-unit test-notebooks strip benchmarks clean
+.PHONY: setup lab test test-unit test-notebooks strip benchmarks clean demo screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version.split()[0]'
@@ -20,6 +21,14 @@ setup: $(STAMP)
 
 lab: setup
 	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00_welcome.ipynb
+
+# The slider demo of notebook 09 as a standalone web page (Voilà): open http://127.0.0.1:$(DEMO_PORT)/
+demo: setup
+	$(BIN)/voila apps/slider_demo.ipynb --port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1
+
+# docs/img/slider_demo.png for the README: the demo in headless Chromium (needs /usr/bin/chromium).
+screenshot: setup
+	$(BIN)/python benchmarks/demo_screenshot.py --image kodim23.png --codec jpeg420 --match --level 1 --zoom 0.66 0.32
 
 # Every notebook runs top to bottom in a fresh kernel (nbval) in fast mode; cells check
 # themselves with asserts, so outputs are not compared (--nbval-lax).

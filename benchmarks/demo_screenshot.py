@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from course_lib.widgets import CODEC_LABELS
+    from course_lib.widgets import CODEC_LABELS, kodak_names
 
     with voila_server() as url, sync_playwright() as playwright, chromium_page(playwright) as page:
         wait_for_demo(page, url)
@@ -137,7 +137,9 @@ def main(argv=None) -> int:
             action()
             wait_for_refresh(page, count)
 
-        if args.image:
+        if args.image and args.image.startswith("kodim") and args.image not in kodak_names():
+            print(f"Kodak not found: showing the demo's first image instead of {args.image}")
+        elif args.image:
             label = (f"{args.image.removesuffix('.png')} (Kodak)" if args.image.startswith("kodim")
                      else f"{args.image} (course photo)")
             change(lambda: selects.nth(0).select_option(label=label))
