@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 DEMO_PORT ?= 8866
 
-.PHONY: setup lab test test-unit test-notebooks strip benchmarks clean demo screenshot
+.PHONY: setup lab test test-unit test-notebooks strip benchmarks clean demo screenshot student slides
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version.split()[0]'
@@ -44,6 +44,18 @@ test-notebooks: setup
 # Remove outputs before committing notebooks (keeps diffs reviewable).
 strip: setup
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
+
+# Student copies: every solution replaced by `raise NotImplementedError`, outputs removed (student/, git-ignored).
+student: setup
+	$(BIN)/python tools/student_copies.py --out student
+
+# Slides (reveal.js HTML, one per notebook) in slides/ (git-ignored). Slide metadata comes from the headings
+# (tools/slides.py). Without outputs by default; SLIDES_EXECUTE=1 runs each notebook first (full mode: as long as
+# the notebooks take). Viewing them loads reveal.js from unpkg.com.
+slides: setup
+	$(BIN)/python tools/slides.py
+	$(BIN)/jupyter nbconvert --to slides --output-dir slides --SlidesExporter.reveal_scroll=True \
+		$(if $(SLIDES_EXECUTE),--execute,) notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) build *.egg-info
