@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from course_lib.data import course_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -30,7 +33,14 @@ def shown(page) -> tuple[str, str, str]:
             page.locator(".course-slider-demo .rd-plot").get_attribute("src"))
 
 
-def test_moving_the_slider_redraws_the_picture_the_readout_and_the_plot():
+def choose_file(page, path):
+    """Click the demo's upload button and pick a file in the browser's file dialog."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(".course-slider-demo .widget-upload").click()
+    chooser.value.set_files(str(path))
+
+
+def test_moving_the_slider_redraws_the_picture_the_readout_and_the_plot(tmp_path):
     # Fast mode: the demo shows 256-pixel pictures, so that every first visit is quick.
     with voila_server(env={"COURSE_FAST": "1"}) as url, playwright_api.sync_playwright() as playwright, \
             chromium_page(playwright) as page:
@@ -60,6 +70,20 @@ def test_moving_the_slider_redraws_the_picture_the_readout_and_the_plot():
         left = shown(page)
         assert page.locator(".level-slider .widget-readout").inner_text() == "0.0"
         assert float(left[0]) < float(start[0]) and left[1] != start[1]
+
+        # An upload travels through the browser as binary: a photo joins the picker, a text file gives a message.
+        photo, not_a_photo = tmp_path / "mine.png", tmp_path / "notes.png"
+        Image.fromarray(course_photo("coffee")[100:260, 200:440]).save(photo)
+        not_a_photo.write_text("these are my notes, not a picture")
+        count = refresh_count(page)
+        choose_file(page, photo)
+        wait_for_refresh(page, count)
+        picker = page.locator(".course-slider-demo select").first
+        assert picker.input_value() == "mine.png (upload)"
+        assert "240×160" in page.locator(".course-slider-demo").inner_text()
+        choose_file(page, not_a_photo)
+        page.wait_for_function("() => document.body.innerText.includes('Could not use this upload')")
+        assert picker.input_value() == "mine.png (upload)"
 
         text = page.locator("body").inner_text()
         assert "Error displaying widget" not in text
