@@ -49,6 +49,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import html
 import io
 import math
 from collections import OrderedDict
@@ -727,7 +728,7 @@ class SliderDemo:
         self.level.add_class("level-slider")
         self.pictures[1].add_class("reconstruction-picture")
         self.plot.add_class("rd-plot")
-        self.image.observe(self._on_image, "value")
+        self.image.observe(self._on_change, "value")
         self.upload.observe(self._on_upload, "value")
         self.codec.observe(self._on_codec, "value")
         self.match_bpp.observe(self._on_codec, "value")
@@ -747,13 +748,17 @@ class SliderDemo:
 
     def _add_picture(self, label: str, picture: np.ndarray) -> tuple[str, str]:
         value = f"{label}#{len(self._images) + 1}"
+        taken = {existing for existing, _ in self.image.options} if hasattr(self, "image") else set()
+        if label in taken:  # the same file name uploaded again: keep the labels apart
+            label = f"{label} #{len(self._images) + 1}"
         picture.setflags(write=False)
         self._images[value] = picture
         return label, value
 
     def _say(self, text: str, kind: str = "note"):
         colour = {"note": "#8a5a00", "error": "#b00020", "info": "#555"}[kind]
-        self.message.value = f"<span style='color:{colour}'>{text}</span>" if text else ""
+        # Escaped: messages can quote a file name chosen by the user.
+        self.message.value = f"<span style='color:{colour}'>{html.escape(text)}</span>" if text else ""
 
     def _guarded(self, action, *args):
         """Run an action; any failure becomes a message in the demo instead of a traceback."""
@@ -781,9 +786,6 @@ class SliderDemo:
 
     # ------------------------------------------------------------------ events
     def _on_change(self, _change):
-        self._guarded(self.refresh)
-
-    def _on_image(self, _change):
         self._guarded(self.refresh)
 
     def _on_codec(self, change):

@@ -5,7 +5,6 @@ package or Voilà is missing; ``.ci/run`` installs Chromium so that CI runs it.
 The Voilà server is always stopped, with its kernel (see benchmarks/demo_screenshot.py).
 """
 
-import os
 import sys
 from pathlib import Path
 

@@ -210,14 +210,24 @@ def test_uploads_of_real_images_join_the_picker(demo, photo, kind):
     elif kind == "rgba":
         content = png(np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)]))
     else:
-        content = png(np.zeros((2000, 3000, 3), np.uint8))
+        content = png(np.zeros((800, 1200, 3), np.uint8))
     upload(demo, f"mine.{kind}", content)
     assert demo.image.value.startswith(f"mine.{kind} (upload)")
     assert demo.result.original.shape == ((107, 160, 3) if kind == "large" else (96, 128, 3))
     assert "Could not" not in demo.message.value and "wrong" not in demo.message.value
     if kind == "large":
-        assert "resized from 3000×2000" in demo.message.value
+        assert "resized from 1200×800 to 160×107" in demo.message.value
     assert demo.upload.value == ()  # cleared, so that the same file can be chosen again
+
+
+def test_the_same_file_twice_gets_two_entries_and_names_are_shown_as_text(demo, photo):
+    upload(demo, "<b>twice</b>.png", png(photo))
+    upload(demo, "<b>twice</b>.png", png(photo[::-1]))
+    labels = [label for label, _ in demo.image.options]
+    assert labels[0] != labels[1] and all(label.startswith("<b>twice</b>.png (upload)") for label in labels[:2])
+    assert "&lt;b&gt;twice" in demo.message.value  # escaped in the HTML message
+    upload(demo, "<i>bad</i>.png", b"no")
+    assert "&lt;i&gt;bad" in demo.message.value and "<i>" not in demo.message.value
 
 
 @pytest.mark.parametrize("kind", ["text", "truncated", "empty", "too many pixels"])
