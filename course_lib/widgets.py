@@ -174,7 +174,7 @@ def _check_codec_name(codec: str) -> None:
 
 # --------------------------------------------------------------------------- images
 def image_key(image: np.ndarray) -> str:
-    """A content fingerprint of an image array: equal pixels and shape give equal keys."""
+    """A content fingerprint of an image array: equal pixels, shape and dtype give equal keys (notebook 09)."""
     a = np.ascontiguousarray(image)
     digest = hashlib.blake2b(a.tobytes(), digest_size=16)
     digest.update(repr((a.shape, a.dtype.str)).encode())
@@ -241,6 +241,8 @@ class State:
         crop_center: (row, column) of the zoom crop's centre, as fractions of the height and width.
         crop_size: side of the zoom crop in pixels (clipped to the image).
         curves: also return the RD curves (computed once per image and codec, then cached).
+
+    Introduced in notebook 09.
     """
 
     image: object = "astronaut"
@@ -271,6 +273,8 @@ class Result:
         reference: with ``match_bpp``, the learned codec's point ``{"bpp", "psnr"}`` at that rate.
         note: a remark for the user ("" when none), e.g. JPEG cannot reach the learned size.
         image_key: content fingerprint of the image (the caches' key).
+
+    Introduced in notebook 09.
     """
 
     original: np.ndarray = field(repr=False)
@@ -513,7 +517,10 @@ def _error_colours() -> np.ndarray:
 
 
 def error_image(error: np.ndarray, scale: float = ERROR_SCALE) -> np.ndarray:
-    """An error map (H, W) in 0-255 units as a uint8 RGB picture (inferno colours, ``scale`` = brightest)."""
+    """An error map (H, W) in 0-255 units as a uint8 RGB picture (H, W, 3), inferno colours, ``scale`` brightest.
+
+    Introduced in notebook 09.
+    """
     index = np.clip(error * (255.0 / scale), 0, 255).astype(np.uint8)
     return _error_colours()[index]
 
