@@ -277,11 +277,12 @@ def _table(name: str, curve: Mapping[str, list]) -> str:
     return "\n".join(lines)
 
 
-def _nan_to_none(value):
+def nan_to_none(value):
+    """``value`` (nested dicts and lists) with every float NaN replaced by ``None``: JSON has no NaN, only null."""
     if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
+        return {k: nan_to_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
+        return [nan_to_none(v) for v in value]
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
@@ -341,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         with open(args.json, "w") as f:
             # Skipped MS-SSIM values are nan, which JSON cannot hold: write null.
-            json.dump(_nan_to_none(result), f, indent=2, allow_nan=False)
+            json.dump(nan_to_none(result), f, indent=2, allow_nan=False)
         print(f"wrote {args.json}")
     return 0
 

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         return run_benchmark(args.data, None if args.restoration is True else args.restoration,
                              codec_weights=args.weights, json_path=args.json, limit=args.limit)
 
-    from .baselines import _nan_to_none, rd_curve
+    from .baselines import nan_to_none, rd_curve
     from .codec import WeightsError, load_codec
     from .data import ImageLoadError, load_folder
 
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
                   "bd_rate": bd, "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
         with open(args.json, "w") as f:
             # BD-rates of non-overlapping curves are nan, which JSON cannot hold: write null.
-            json.dump(_nan_to_none(result), f, indent=2, allow_nan=False)
+            json.dump(nan_to_none(result), f, indent=2, allow_nan=False)
         print(f"wrote {args.json}")
     return 0
 
