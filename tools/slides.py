@@ -21,31 +21,28 @@ slides`` (``make slides``) read. The rules, applied in order:
 * anything else continues the current (sub)slide (``-``).
 
 Only this metadata key is touched; sources and outputs are left as they are.
-``/work/nbsrc/fixmeta.py`` calls :func:`set_slide_types` after regenerating a
-notebook from its jupytext source, so the metadata survives regeneration.
+A script that regenerates notebooks (e.g. from jupytext sources, which drop
+this metadata) should call :func:`set_slide_types` on each one afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from student_copies import cell_source, read_notebook, write_notebook  # noqa: E402  (a sibling tool)
+
 ROOT = Path(__file__).resolve().parent.parent
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
-
-
-def _source(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
 
 
 def _heading_level(cell) -> int:
     """1 for '# ...', 2 for '## ...', 3+ for deeper headings; 0 if the markdown cell does not start with one."""
     if cell["cell_type"] != "markdown":
         return 0
-    first = _source(cell).lstrip("\n").split("\n", 1)[0]
+    first = cell_source(cell).lstrip("\n").split("\n", 1)[0]
     level = len(first) - len(first.lstrip("#"))
     return level if level and first[level:level + 1] == " " else 0
 
@@ -95,13 +92,12 @@ def main(argv=None) -> int:
     paths = [Path(p) for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     stale = []
     for path in paths:
-        notebook = json.loads(path.read_text(encoding="utf-8"))
+        notebook = read_notebook(path)
         if not set_slide_types(notebook):
             continue
         stale.append(path.name)
         if not args.check:
-            # The repository's notebook formatting (indent 1, UTF-8 kept as is, final newline).
-            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_notebook(notebook, path)
     if args.check and stale:
         print("slide metadata missing or stale (run python tools/slides.py): " + ", ".join(stale), file=sys.stderr)
         return 1
