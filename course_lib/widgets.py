@@ -419,6 +419,11 @@ def rd_curve_points(image, codec: str) -> dict[str, list]:
     """
     _check_codec_name(codec)
     image, key = _resolve(image)
+    return _curve(key, image, codec)
+
+
+def _curve(key: str, image: np.ndarray, codec: str) -> dict[str, list]:
+    """:func:`rd_curve_points` for an image already resolved to its array and cache key."""
 
     def compute():
         levels = _ladder(codec)
@@ -490,8 +495,8 @@ def update(state: State | Mapping) -> Result:
     if point.msssim is None:
         point.msssim = metrics.ms_ssim(image, point.reconstruction)
     error = np.abs(image.astype(np.float32) - point.reconstruction.astype(np.float32)).mean(axis=2)
-    curves = ({name: rd_curve_points(state.image, name) for name in curve_names(state.codec)}
-              if state.curves else None)
+    # The image is resolved (and an array hashed) once per move, not again for each curve.
+    curves = {name: _curve(key, image, name) for name in curve_names(state.codec)} if state.curves else None
     return Result(
         original=image, reconstruction=point.reconstruction, error=error,
         crop=_crop_box(image.shape, state.crop_center, state.crop_size),
