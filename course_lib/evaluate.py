@@ -2,6 +2,7 @@
 
     python -m course_lib.evaluate --data DIR [--weights NAME_OR_PATH] [--json PATH] [--plot PATH]
     python -m course_lib.evaluate --restoration [NAME_OR_PATH] --data DIR [--json PATH]
+                                  [--learned-restoration NAME_OR_PATH]
 
 For every rate point of the codec, each image is compressed to a real
 ``.rcz`` file and decompressed from it; the rate is the file's size (header
@@ -93,12 +94,16 @@ def main(argv=None) -> int:
     parser.add_argument("--restoration", nargs="?", const=True, default=None, metavar="NAME_OR_PATH",
                         help="instead: Delta PSNR of the restoration network (notebook 08) on JPEG q=10..40 "
                              "and the codec of --weights; default network: the shipped one")
+    parser.add_argument("--learned-restoration", metavar="NAME_OR_PATH",
+                        help="with --restoration: the network for the learned codec's rows "
+                             "(default: restoration_learned when shipped, else the JPEG network)")
     args = parser.parse_args(argv)
     if args.restoration is not None:
         from .restoration import run_benchmark
 
         return run_benchmark(args.data, None if args.restoration is True else args.restoration,
-                             codec_weights=args.weights, json_path=args.json, limit=args.limit)
+                             codec_weights=args.weights, json_path=args.json, limit=args.limit,
+                             learned_restoration=args.learned_restoration)
 
     from .baselines import nan_to_none, rd_curve
     from .codec import WeightsError, load_codec

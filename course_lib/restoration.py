@@ -18,12 +18,19 @@ Command line::
 
     python -m course_lib.restoration train --data DIR --out RUN [--steps S ...]   # resumes from RUN/backup
     python -m course_lib.restoration ship --run RUN [--name restoration] [--kodak DIR]
+    python -m course_lib.restoration ship --run RUN --name restoration_learned     # a run on --degradations codec
     python -m course_lib.restoration restore in.jpg out.png [--weights NAME_OR_PATH]
     python -m course_lib.evaluate --restoration --data DIR [--json PATH]           # the Delta-PSNR benchmark
 
 ``ship`` copies the run's weights to ``data/weights`` and writes their
 manifest entry (``"kind": "restoration"``: file, SHA-256, configuration, how
 they were trained, and the Kodak results measured on the spot).
+
+Two networks ship: :data:`DEFAULT_MODEL` learned JPEG's artefacts and
+:data:`LEARNED_MODEL` the learned codec's. Each is a specialist: the JPEG
+network *loses* PSNR on the learned codec's images (notebook 08 measures
+both), so the benchmark and the slider demo pick the network by codec
+(:func:`model_for`).
 """
 
 from __future__ import annotations
@@ -48,8 +55,10 @@ from .blocks import ResidualBlock
 from .config import WEIGHTS_DIR
 from .data import sha256_file, to_rgb8
 
-#: Model loaded by :func:`load_restorer` and :func:`restore` when no weights are named.
+#: Model loaded by :func:`load_restorer` and :func:`restore` when no weights are named: trained on JPEG q=10-40.
 DEFAULT_MODEL = "restoration"
+#: The network trained on the shipped learned codec's decoded images (all its rate points).
+LEARNED_MODEL = "restoration_learned"
 #: JPEG qualities of the benchmark (all four inside the training range 10-40).
 BENCHMARK_QUALITIES = (10, 20, 30, 40)
 
@@ -434,10 +443,37 @@ def _shipped_restorer() -> RestorationNet:
     return load_restorer()
 
 
+def model_for(codec: str) -> str:
+    """The shipped network's name for the decoded images of ``codec`` ("jpeg" or "learned").
+
+    ``"learned"`` gives :data:`LEARNED_MODEL`, ``"jpeg"`` (any JPEG quality)
+    :data:`DEFAULT_MODEL`. Introduced in notebook 08.
+    """
+    names = {"jpeg": DEFAULT_MODEL, "learned": LEARNED_MODEL}
+    if codec not in names:
+        raise ValueError(f"codec must be one of {sorted(names)}, got {codec!r}")
+    return names[codec]
+
+
+def is_shipped(name: str) -> bool:
+    """Whether restoration weights ``name`` are listed in the manifest and their file is present.
+
+    Cheap (reads the manifest, does not load or hash the weights), so the
+    slider demo can decide at start-up which codecs to offer.
+    """
+    from .codec import WeightsError, find_entry
+
+    try:
+        folder, _, entry = find_entry(name)
+        return entry.get("kind") == "restoration" and (folder / entry["file"]).is_file()
+    except (WeightsError, KeyError, TypeError, AttributeError):
+        return False
+
+
 # --------------------------------------------------------------------------- evaluation
 def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int] = BENCHMARK_QUALITIES,
                          codec=None, codec_rates: Sequence[float] | None = None, msssim: bool = True,
-                         progress: bool = True) -> dict[str, dict]:
+                         progress: bool = True, codec_model: RestorationNet | None = None) -> dict[str, dict]:
     """How much restoration gains on each degradation, averaged over images.
 
     Args:
@@ -448,6 +484,8 @@ def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int]
             each rate in ``codec_rates`` (default: every level) gives a condition
             ``"learned_rate<R>"``, from a real ``.rcz`` file.
         msssim: also measure MS-SSIM (otherwise ``nan``).
+        codec_model: the network for the learned codec's rows (default ``model``),
+            e.g. ``load_restorer(LEARNED_MODEL)``.
 
     Returns ``{condition: {"bpp", "psnr_before", "psnr_after", "delta_psnr",
     "msssim_before", "msssim_after", "delta_msssim"}}``: rates in bits per
@@ -478,7 +516,7 @@ def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int]
             else:
                 data = codec.compress(image, setting)
                 num_bytes, degraded = len(data), codec.decompress(data)
-            repaired = restore(degraded, model)
+            repaired = restore(degraded, model if kind == "jpeg" or codec_model is None else codec_model)
             rows.append((metrics.bits_per_pixel(num_bytes, image.shape),
                          metrics.psnr(image, degraded), metrics.psnr(image, repaired),
                          similarity(image, degraded), similarity(image, repaired)))
@@ -514,15 +552,19 @@ def results_table(results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
-def run_benchmark(data: str, restoration=None, codec_weights=None, json_path=None, limit=None) -> int:
+def run_benchmark(data: str, restoration=None, codec_weights=None, json_path=None, limit=None,
+                  learned_restoration=None) -> int:
     """The ``python -m course_lib.evaluate --restoration`` command; returns the exit status.
 
-    Loads the images of ``data``, the restoration network ``restoration``
-    (name or path; default the shipped one) and the codec ``codec_weights``
-    (default the shipped one; when none is shipped the learned-codec rows are
-    skipped with a note and ``learned_lowest_rate`` is null), prints the
-    Delta-PSNR table and optionally writes the JSON of :func:`benchmark_summary`
-    plus the full table. Exit status 2 on missing or bad input.
+    Loads the images of ``data``, the restoration network ``restoration`` for
+    the JPEG rows (name or path; default :data:`DEFAULT_MODEL`), the network
+    ``learned_restoration`` for the learned codec's rows (default
+    :data:`LEARNED_MODEL` when shipped, otherwise the JPEG network, with a
+    note) and the codec ``codec_weights`` (default the shipped one; when none
+    is shipped the learned-codec rows are skipped with a note and
+    ``learned_lowest_rate`` is null), prints the Delta-PSNR table and
+    optionally writes the JSON of :func:`benchmark_summary` plus the full table
+    and the networks used. Exit status 2 on missing or bad input.
     """
     from .codec import WeightsError, load_codec
     from .data import ImageLoadError, load_folder
@@ -541,10 +583,22 @@ def run_benchmark(data: str, restoration=None, codec_weights=None, json_path=Non
             return 2
         codec = None
         print(f"note: no learned codec weights ({exc}); learned-codec rows skipped")
+    networks = {"jpeg": str(restoration or DEFAULT_MODEL), "learned": None}
+    codec_model = model
+    if codec is not None:
+        networks["learned"] = str(learned_restoration or LEARNED_MODEL)
+        try:
+            codec_model = load_restorer(networks["learned"])
+        except WeightsError as exc:
+            if learned_restoration is not None:  # a network the user named must exist
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            networks["learned"] = networks["jpeg"]
+            print(f"note: no network trained on the learned codec ({exc}); its rows use the JPEG network")
     started = time.perf_counter()
     print(f"{len(images)} images from {data}; restoration network {model.restoration_config()}, "
-          f"{model.count_params():,} parameters")
-    results = evaluate_restoration(model, images, codec=codec)
+          f"{model.count_params():,} parameters; networks used: {networks}")
+    results = evaluate_restoration(model, images, codec=codec, codec_model=codec_model)
     summary = benchmark_summary(results)
     print(results_table(results))
     print("\nDelta PSNR (dB, RGB, restored minus decoded):")
@@ -554,28 +608,33 @@ def run_benchmark(data: str, restoration=None, codec_weights=None, json_path=Non
     print(f"{elapsed:.0f} s")
     if json_path:
         with open(json_path, "w") as f:
-            json.dump({**summary, "results": results, "images": len(images), "seconds": round(elapsed, 1)},
-                      f, indent=2)
+            json.dump({**summary, "results": results, "networks": networks, "images": len(images),
+                       "seconds": round(elapsed, 1)}, f, indent=2)
         print(f"wrote {json_path}")
     return 0
 
 
-#: The course photo and JPEG quality on which shipped weights are re-checked (no Kodak needed).
-CHECK_IMAGE, CHECK_QUALITY = "astronaut", 10
+#: The course photo, JPEG quality and learned-codec rate on which shipped weights are re-checked (no Kodak needed).
+CHECK_IMAGE, CHECK_QUALITY, CHECK_RATE = "astronaut", 10, 0
 
 
-def shipped_check(model: RestorationNet) -> dict:
-    """PSNR (dB) of :data:`CHECK_IMAGE` at JPEG :data:`CHECK_QUALITY` before and after restoration.
+def shipped_check(model: RestorationNet, codec=None) -> dict:
+    """PSNR (dB) of :data:`CHECK_IMAGE` before and after restoration.
 
-    Stored in the manifest entry so that a test can check that the shipped
-    weights still give the published result.
+    Without ``codec`` the degradation is JPEG at :data:`CHECK_QUALITY`; with
+    a learned codec it is a real file at rate :data:`CHECK_RATE` (the
+    ``"rate"`` key says which). Stored in the manifest entry so that a test
+    can check that the shipped weights still give the published result.
     """
     from . import metrics
     from .data import course_photo
 
     image = course_photo(CHECK_IMAGE)
-    degraded = jpeg_artefacts(image, CHECK_QUALITY)
-    return {"image": CHECK_IMAGE, "quality": CHECK_QUALITY, "psnr_before": metrics.psnr(image, degraded),
+    if codec is None:
+        degraded, setting = jpeg_artefacts(image, CHECK_QUALITY), {"quality": CHECK_QUALITY}
+    else:
+        degraded, setting = codec.decompress(codec.compress(image, CHECK_RATE)), {"rate": CHECK_RATE}
+    return {"image": CHECK_IMAGE, **setting, "psnr_before": metrics.psnr(image, degraded),
             "psnr_after": metrics.psnr(image, restore(degraded, model))}
 
 
@@ -613,7 +672,8 @@ def _parser() -> argparse.ArgumentParser:
     ship.add_argument("--name", default=DEFAULT_MODEL)
     ship.add_argument("--folder", help="weights folder (default data/weights)")
     ship.add_argument("--kodak", help="Kodak folder for the metrics (default: course_lib.data.kodak_dir())")
-    ship.add_argument("--codec", help="codec weights for the learned-codec rows (default: the shipped codec, if any)")
+    ship.add_argument("--codec", help="codec weights for the learned-codec rows (default: the run's --codec, "
+                                      "else the shipped codec, if any)")
 
     restore_parser = commands.add_parser("restore", help="repair one image")
     restore_parser.add_argument("input")
@@ -634,8 +694,13 @@ def _ship(args) -> int:
     model.build()
     model.load_weights(run / "restoration.weights.h5")
     try:
-        codec = load_codec(args.codec)
+        # A network trained on a codec's artefacts is measured (and checked) on that codec.
+        codec = load_codec(args.codec or (config.codec if "codec" in config.degradations else None))
     except WeightsError as exc:
+        if config.degradations == ["codec"]:
+            print(f"error: the run was trained on the learned codec only, and it cannot be loaded: {exc}",
+                  file=sys.stderr)
+            return 2
         print(f"note: no learned codec weights ({exc}); learned-codec rows skipped")
         codec = None
     kodak = Path(args.kodak) if args.kodak else kodak_dir()
@@ -665,7 +730,7 @@ def _ship(args) -> int:
                          "delta_msssim": {name: r["delta_msssim"] for name, r in results.items()},
                          "psnr_before": {name: r["psnr_before"] for name, r in results.items()},
                          "psnr_after": {name: r["psnr_after"] for name, r in results.items()}},
-               "check": shipped_check(model)}
+               "check": shipped_check(model, codec if config.degradations == ["codec"] else None)}
     path = save_restorer(model, args.name, args.folder, training=training, metrics=metrics)
     print(f"wrote {path} and its entry {args.name!r} in {path.parent / 'manifest.json'}")
     return 0

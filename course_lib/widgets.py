@@ -32,8 +32,10 @@ Codecs (:data:`CODECS`) and what the level means for each:
 ``jpeg420``              JPEG quality 1-100 (4:2:0 chroma)
 ``webp``                 WebP quality 0-100
 ``jpeg2000``             JPEG 2000 target PSNR in dB (OpenJPEG's knob)
-``learned+restoration``  learned codec, then ``course_lib.restoration``
-``jpeg+restoration``     JPEG 4:2:0, then ``course_lib.restoration``
+``learned+restoration``  learned codec, then the network trained on its
+                         artefacts (``restoration_learned``)
+``jpeg+restoration``     JPEG 4:2:0, then the network trained on JPEG
+                         artefacts (``restoration``)
 =======================  ================================================
 
 With ``match_bpp`` the classical codecs take the *learned* codec's rate as
@@ -129,24 +131,16 @@ def learned_codec():
     return load_codec()
 
 
-@functools.lru_cache(maxsize=1)
-def restorer():
-    """The shipped restoration network (:func:`course_lib.restoration.load_restorer`), loaded once."""
-    from .restoration import load_restorer
+@functools.lru_cache(maxsize=2)
+def restorer(codec: str = "jpeg"):
+    """The shipped restoration network for ``codec`` ("jpeg" or "learned"), loaded once.
 
-    return load_restorer()
+    See :func:`course_lib.restoration.model_for`: each codec has its own
+    network, trained on its artefacts.
+    """
+    from .restoration import load_restorer, model_for
 
-
-def _restorer_shipped() -> bool:
-    """Whether restoration weights are listed and present (checked without loading them: that takes a second)."""
-    from .codec import WeightsError, find_entry
-    from .restoration import DEFAULT_MODEL
-
-    try:
-        folder, _, entry = find_entry(DEFAULT_MODEL)
-        return entry.get("kind") == "restoration" and (folder / entry["file"]).is_file()
-    except (WeightsError, KeyError, TypeError, AttributeError):
-        return False
+    return load_restorer(model_for(codec))
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,10 +154,12 @@ def available_codecs() -> tuple[str, ...]:
         usable.add("learned")
     except (WeightsError, OSError):
         pass
-    if _restorer_shipped():
-        usable.add("restoration")
-    needs = {"learned": {"learned"}, "learned+restoration": {"learned", "restoration"},
-             "jpeg+restoration": {"jpeg420", "restoration"}}
+    from .restoration import is_shipped, model_for
+
+    # Checked without loading the networks (that takes a second each).
+    usable |= {f"restoration:{kind}" for kind in ("jpeg", "learned") if is_shipped(model_for(kind))}
+    needs = {"learned": {"learned"}, "learned+restoration": {"learned", "restoration:learned"},
+             "jpeg+restoration": {"jpeg420", "restoration:jpeg"}}
     return tuple(c for c in CODECS if needs.get(c, {c}) <= usable)
 
 
@@ -378,7 +374,8 @@ def _point(key: str, image: np.ndarray, codec: str, knob) -> _Point:
             from .restoration import restore
 
             plain = _point(key, image, base, knob)
-            return _measure(image, restore(plain.reconstruction, restorer()), plain.num_bytes, plain.quality)
+            network = restorer("learned" if base == "learned" else "jpeg")
+            return _measure(image, restore(plain.reconstruction, network), plain.num_bytes, plain.quality)
         if base == "learned":
             return _learned_point(key, image, knob)
         data = baselines.encode(image, base, knob)

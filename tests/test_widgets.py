@@ -138,6 +138,21 @@ def test_restoration_keeps_the_bytes_and_changes_the_pixels(photo):
     assert not np.array_equal(restored.reconstruction, plain.reconstruction)
 
 
+@pytest.mark.skipif("learned+restoration" not in widgets.available_codecs(),
+                    reason="no restoration network trained on the learned codec is shipped")
+def test_each_codec_gets_the_network_trained_on_its_artefacts(photo):
+    from course_lib.restoration import restore
+
+    for codec, base, level in (("learned+restoration", "learned", 0.0), ("jpeg+restoration", "jpeg420", 15)):
+        plain = update(State(image=photo, codec=base, level=level, curves=False))
+        restored = update(State(image=photo, codec=codec, level=level, curves=False))
+        kind = "learned" if base == "learned" else "jpeg"
+        expected = restore(plain.reconstruction, widgets.restorer(kind))
+        np.testing.assert_array_equal(restored.reconstruction, expected)
+        assert restored.num_bytes == plain.num_bytes
+    assert widgets.restorer("learned") is not widgets.restorer("jpeg")
+
+
 @needs_learned
 def test_curves_for_the_plot(photo):
     result = update(State(image=photo, codec="webp", level=50))
