@@ -41,6 +41,15 @@ test-unit: setup
 test-notebooks: setup
 	COURSE_FAST=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -q
 
+# The measurements quoted in the README, on the Kodak folder (KODAK_DIR): the codec's RD curve and BD-rates
+# against the classical codecs, the restoration gains, and the slider demo's latency. (benchmarks/model_size.py
+# needs training runs first; docs/results/model_size_*_steps.json hold its commands.)
+KODAK_DIR ?= ../shared/kodak
+benchmarks: setup
+	$(BIN)/python -m course_lib.evaluate --data $(KODAK_DIR) --json docs/results/kodak_rd.json --plot docs/img/rd_kodak.png
+	$(BIN)/python -m course_lib.evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
+	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py
+
 # Remove outputs before committing notebooks (keeps diffs reviewable).
 strip: setup
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
