@@ -50,21 +50,6 @@ def median_seconds(function, repeats: int = 3) -> float:
     return float(np.median(times))
 
 
-def load_run(run: Path):
-    """The codec of a training run, with its tables frozen, and its configuration and record."""
-    from course_lib.codec import LearnedCodec
-    from course_lib.training import TrainConfig
-
-    config = TrainConfig(**json.loads((run / "config.json").read_text()))
-    record = json.loads((run / "history.json").read_text())
-    codec = LearnedCodec(channels=config.channels, latent_channels=config.latent_channels,
-                         num_rates=len(config.lmbdas))
-    codec.build()
-    codec.load_weights(str(run / "codec.weights.h5"))
-    codec.update_tables()
-    return codec, config, record
-
-
 def measure(codec, images, first) -> dict:
     from course_lib import complexity
     from course_lib.evaluate import learned_rd_curve
@@ -95,11 +80,11 @@ def main(argv=None) -> int:
     from course_lib.codec import WeightsError, load_codec
     from course_lib.data import ImageLoadError, load_folder
     from course_lib.rd import bd_rate
-    from course_lib.training import training_command
+    from course_lib.training import load_run, training_command
 
     try:
         images = load_folder(args.data, limit=args.limit)
-        loaded = [(Path(run).name, *load_run(Path(run))) for run in args.runs]
+        loaded = [(Path(run).name, *load_run(run)) for run in args.runs]
     except (FileNotFoundError, ImageLoadError, WeightsError, OSError, json.JSONDecodeError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

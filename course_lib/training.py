@@ -266,6 +266,25 @@ def training_command(config: TrainConfig) -> str:
 CHECK_IMAGE = "astronaut"
 
 
+def load_run(run_dir):
+    """A training run's codec (entropy tables frozen), its :class:`TrainConfig` and its ``history.json`` record.
+
+    Reads ``run_dir/config.json``, ``history.json`` and ``codec.weights.h5``
+    as :func:`train` writes them.
+    """
+    from .codec import LearnedCodec
+
+    run = Path(run_dir)
+    config = TrainConfig(**json.loads((run / "config.json").read_text()))
+    record = json.loads((run / "history.json").read_text())
+    codec = LearnedCodec(channels=config.channels, latent_channels=config.latent_channels,
+                         num_rates=len(config.lmbdas))
+    codec.build()
+    codec.load_weights(str(run / "codec.weights.h5"))
+    codec.update_tables()
+    return codec, config, record
+
+
 def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress: bool = True) -> dict:
     """Turn a training run into shipped weights with full provenance.
 
@@ -282,19 +301,12 @@ def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress
     import platform
 
     from . import metrics
-    from .codec import LearnedCodec, read_manifest, save_codec, weights_provenance
+    from .codec import read_manifest, save_codec, weights_provenance
     from .config import WEIGHTS_DIR
     from .data import course_photo, load_kodak
     from .evaluate import learned_rd_curve
 
-    run = Path(run_dir)
-    config = TrainConfig(**json.loads((run / "config.json").read_text()))
-    record = json.loads((run / "history.json").read_text())
-    codec = LearnedCodec(channels=config.channels, latent_channels=config.latent_channels,
-                         num_rates=len(config.lmbdas))
-    codec.build()
-    codec.load_weights(str(run / "codec.weights.h5"))
-    codec.update_tables()
+    codec, config, record = load_run(run_dir)
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     save_codec(codec, name, folder)
 
