@@ -31,6 +31,14 @@ offset  bytes  field
 16      4 n    payload: n little-endian uint32 words from the range coder
 ======  =====  ==========================================================
 
+Version 2 (the hyperprior codec of notebook 12) has a 19-byte header: bytes
+0..8 as above (version byte 2), then the lengths in words of z's stream (3
+bytes) and of y's stream (3 bytes), then the CRC-32 of header bytes 0..14, the
+model's key (a SHA-256 of both its tables) and the payload; the payload is
+z's stream followed by y's. y's latents are coded as residuals round(y - mu),
+each with the table row of its scale index, which the decoder recomputes from
+z before reading y's stream.
+
 Anything wrong with a file (empty, truncated, foreign, corrupted, made by
 another model) raises :class:`BitstreamError`, a ``ValueError`` with a
 one-line message that names the problem. The CRC covers the header too, so
@@ -52,6 +60,9 @@ from .data import MAX_PIXELS
 MAGIC = b"RZ"
 VERSION = 1
 HEADER_SIZE = 16
+#: Format version of the hyperprior codec's files (notebook 12) and its header size.
+HYPERPRIOR_VERSION = 2
+HEADER_SIZE_HYPERPRIOR = 19
 #: File name extension of compressed images.
 FILE_EXTENSION = ".rcz"
 #: Largest |latent| the escape code can carry; the codec clips to it.
@@ -199,16 +210,52 @@ def _bit_length_and_low_bits(v: np.ndarray):
 
 
 # --------------------------------------------------------------------------- range coding
-def encode_latents(values: np.ndarray, tables: EntropyTables) -> np.ndarray:
-    """Range-code integer latents (C, ...) with the tables; returns uint32 words.
+def _split_rows(tables: EntropyTables, values: np.ndarray, rows: np.ndarray):
+    """Integers (N,) coded with table rows (N,) -> symbols (N,), and for the escaped ones
+    (in coding order) whether each lies below its support and by how much it overshoots."""
+    v = np.asarray(values)
+    if not np.issubdtype(v.dtype, np.integer):
+        raise ValueError(f"latents must be integers, got dtype {v.dtype}")
+    v = v.astype(np.int64)
+    if v.size and np.abs(v).max() > LATENT_LIMIT:
+        raise ValueError(f"latents must lie within +-{LATENT_LIMIT}")
+    index = v - tables.offset[rows]
+    size = tables.support_size[rows].astype(np.int64)
+    outside = (index < 0) | (index >= size)
+    symbols = np.where(outside, size, index).astype(np.int32)
+    index, size = index[outside], size[outside]
+    below = index < 0
+    return symbols, below, np.where(below, -index - 1, index - size)
 
-    Channel c's symbols go first, channel by channel, then the escape fields
-    of all latents outside their supports. Introduced in notebook 05.
+
+def _coding_order(rows: np.ndarray, row_count: int):
+    """Positions grouped by table row (row 0 first, raster order within a row) and each row's count."""
+    rows = np.asarray(rows).ravel()
+    if rows.size and (rows.min() < 0 or rows.max() >= row_count):
+        raise ValueError(f"table rows must lie in 0..{row_count - 1}")
+    return np.argsort(rows, kind="stable"), np.bincount(rows, minlength=row_count)
+
+
+def encode_symbols(values: np.ndarray, rows: np.ndarray, tables: EntropyTables) -> np.ndarray:
+    """Range-code integers, each with the table row named beside it; returns uint32 words.
+
+    ``values`` and ``rows`` have the same shape; ``rows`` are indices into
+    ``tables`` (a channel for the factorized prior, a scale for the Gaussian
+    conditional of notebook 12). The decoder must know ``rows`` before it
+    decodes. Symbols are coded row by row (raster order within a row), then
+    the escape fields of all values outside their supports, in the same order.
     """
-    symbols, below, overshoot = tables._split(values)
+    values, rows = np.asarray(values).ravel(), np.asarray(rows).ravel()
+    if values.shape != rows.shape:
+        raise ValueError(f"values and rows differ in size: {values.size} vs {rows.size}")
+    order, counts = _coding_order(rows, tables.channels)
+    symbols, below, overshoot = _split_rows(tables, values[order], rows[order])
     encoder = constriction.stream.queue.RangeEncoder()
-    for c in range(tables.channels):
-        encoder.encode(symbols[c], tables.model(c))
+    start = 0
+    for row, count in enumerate(counts):
+        if count:
+            encoder.encode(symbols[start:start + count], tables.model(row))
+        start += count
     if overshoot.size:
         lengths, low_bits = _bit_length_and_low_bits(overshoot + 1)
         encoder.encode(below.astype(np.int32), constriction.stream.model.Uniform(2))
@@ -219,20 +266,25 @@ def encode_latents(values: np.ndarray, tables: EntropyTables) -> np.ndarray:
     return encoder.get_compressed()
 
 
-def decode_latents(words: np.ndarray, tables: EntropyTables, count: int) -> np.ndarray:
-    """Inverse of :func:`encode_latents`: uint32 words -> int32 latents (C, count).
+def decode_symbols(words: np.ndarray, rows: np.ndarray, tables: EntropyTables) -> np.ndarray:
+    """Inverse of :func:`encode_symbols`: uint32 words and the rows -> int32 values, shaped like ``rows``.
 
     Raises :class:`BitstreamError` if the words cannot be decoded (only
-    possible for data that did not come from :func:`encode_latents`).
+    possible for data that did not come from :func:`encode_symbols`).
     """
+    rows = np.asarray(rows)
+    order, counts = _coding_order(rows, tables.channels)
+    flat_rows = rows.ravel()[order]
     decoder = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, np.uint32))
-    values = np.empty((tables.channels, count), np.int64)
-    escaped = np.zeros((tables.channels, count), bool)
+    symbols = np.empty(flat_rows.size, np.int64)
     try:
-        for c in range(tables.channels):
-            symbols = np.asarray(decoder.decode(tables.model(c), count), np.int64)
-            escaped[c] = symbols == tables.support_size[c]
-            values[c] = symbols + tables.offset[c]
+        start = 0
+        for row, count in enumerate(counts):
+            if count:
+                symbols[start:start + count] = decoder.decode(tables.model(row), int(count))
+            start += count
+        escaped = symbols == tables.support_size[flat_rows]
+        values = symbols + tables.offset[flat_rows]
         k = int(escaped.sum())
         if k:
             below = np.asarray(decoder.decode(constriction.stream.model.Uniform(2), k), bool)
@@ -243,9 +295,9 @@ def decode_latents(words: np.ndarray, tables: EntropyTables, count: int) -> np.n
                 low_bits[has_bits] = decoder.decode(constriction.stream.model.Uniform(),
                                                     (np.int64(1) << lengths[has_bits]).astype(np.int32))
             overshoot = (np.int64(1) << lengths) + low_bits - 1
-            channel = np.nonzero(escaped)[0]
-            lo = tables.offset[channel].astype(np.int64)
-            hi = lo + tables.support_size[channel] - 1
+            escaped_rows = flat_rows[escaped]
+            lo = tables.offset[escaped_rows].astype(np.int64)
+            hi = lo + tables.support_size[escaped_rows] - 1
             values[escaped] = np.where(below, lo - 1 - overshoot, hi + 1 + overshoot)
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -253,25 +305,66 @@ def decode_latents(words: np.ndarray, tables: EntropyTables, count: int) -> np.n
         raise BitstreamError(f"corrupted payload: the range decoder failed ({type(exc).__name__})") from None
     if values.size and np.abs(values).max() > LATENT_LIMIT:
         raise BitstreamError(f"corrupted payload: a latent lies beyond +-{LATENT_LIMIT}")
-    return values.astype(np.int32)
+    out = np.empty(flat_rows.size, np.int32)
+    out[order] = values
+    return out.reshape(rows.shape)
+
+
+def _channel_rows(tables: EntropyTables, count: int) -> np.ndarray:
+    return np.repeat(np.arange(tables.channels, dtype=np.int64), count)
+
+
+def encode_latents(values: np.ndarray, tables: EntropyTables) -> np.ndarray:
+    """Range-code integer latents (C, ...) with one table row per channel; returns uint32 words.
+
+    Channel c's symbols go first, channel by channel, then the escape fields
+    of all latents outside their supports (:func:`encode_symbols` with row =
+    channel). Introduced in notebook 05.
+    """
+    values = np.asarray(values)
+    if values.ndim < 1 or values.shape[0] != tables.channels:
+        raise ValueError(f"latents must have {tables.channels} channels first, got shape {values.shape}")
+    return encode_symbols(values, _channel_rows(tables, values[0].size), tables)
+
+
+def decode_latents(words: np.ndarray, tables: EntropyTables, count: int) -> np.ndarray:
+    """Inverse of :func:`encode_latents`: uint32 words -> int32 latents (C, count).
+
+    Raises :class:`BitstreamError` if the words cannot be decoded (only
+    possible for data that did not come from :func:`encode_latents`).
+    """
+    return decode_symbols(words, _channel_rows(tables, count), tables).reshape(tables.channels, count)
 
 
 # --------------------------------------------------------------------------- file format
 @dataclass(frozen=True)
 class Header:
-    """The fields of a ``.rcz`` header (see the module docstring)."""
+    """The fields of a ``.rcz`` header (see the module docstring).
+
+    ``words``: payload words (version 1) or words of y's stream (version 2);
+    ``side_words``: words of z's stream (version 2 only).
+    """
 
     model_id: int
     rate_byte: int
     height: int
     width: int
     words: int = 0
+    version: int = VERSION
+    side_words: int = 0
+
+    @property
+    def size(self) -> int:
+        """Header bytes, CRC included."""
+        return HEADER_SIZE if self.version == VERSION else HEADER_SIZE_HYPERPRIOR
 
     def to_bytes(self) -> bytes:
-        """Bytes 0..11 of the header (everything but the CRC)."""
-        return (MAGIC + bytes([VERSION, self.model_id, self.rate_byte])
-                + self.height.to_bytes(2, "big") + self.width.to_bytes(2, "big")
-                + self.words.to_bytes(3, "big"))
+        """The header without its CRC (bytes 0..11, or 0..14 in version 2)."""
+        head = (MAGIC + bytes([self.version, self.model_id, self.rate_byte])
+                + self.height.to_bytes(2, "big") + self.width.to_bytes(2, "big"))
+        if self.version == VERSION:
+            return head + self.words.to_bytes(3, "big")
+        return head + self.side_words.to_bytes(3, "big") + self.words.to_bytes(3, "big")
 
 
 def _checksum(header: bytes, key: bytes, payload: bytes) -> int:
@@ -283,6 +376,21 @@ def latent_size(height: int, width: int, factor: int = 16) -> tuple[int, int]:
     return -(-int(height) // factor), -(-int(width) // factor)
 
 
+def _check_image_fields(height: int, width: int, rate_byte: int) -> None:
+    if not (1 <= height <= 65535 and 1 <= width <= 65535 and height * width <= MAX_PIXELS):
+        raise ValueError(f"image size {height}x{width} is outside what the format stores "
+                         f"(sides 1..65535, at most {MAX_PIXELS / 1e6:.0f} Mpx)")
+    if not 0 <= rate_byte <= 255:
+        raise ValueError(f"rate byte {rate_byte} is outside 0..255")
+
+
+def _words(values: np.ndarray, rows: np.ndarray, tables: EntropyTables) -> bytes:
+    words = encode_symbols(values, rows, tables)
+    if words.size > _MAX_WORDS:
+        raise ValueError(f"payload of {words.size} words exceeds the format's limit of {_MAX_WORDS}")
+    return words.astype("<u4").tobytes()
+
+
 def pack(values: np.ndarray, tables: EntropyTables, height: int, width: int, rate_byte: int = 0) -> bytes:
     """A complete ``.rcz`` file: header + range-coded latents (C, h, w).
 
@@ -290,25 +398,43 @@ def pack(values: np.ndarray, tables: EntropyTables, height: int, width: int, rat
     ``course_lib.data.MAX_PIXELS`` pixels). Introduced in notebook 05.
     """
     height, width, rate_byte = int(height), int(width), int(rate_byte)
-    if not (1 <= height <= 65535 and 1 <= width <= 65535 and height * width <= MAX_PIXELS):
-        raise ValueError(f"image size {height}x{width} is outside what the format stores "
-                         f"(sides 1..65535, at most {MAX_PIXELS / 1e6:.0f} Mpx)")
-    if not 0 <= rate_byte <= 255:
-        raise ValueError(f"rate byte {rate_byte} is outside 0..255")
+    _check_image_fields(height, width, rate_byte)
     expected = (tables.channels, *latent_size(height, width))
     if np.shape(values) != expected:
         raise ValueError(f"latents of a {height}x{width} image must have shape {expected}, got {np.shape(values)}")
-    words = encode_latents(values, tables)
-    if words.size > _MAX_WORDS:
-        raise ValueError(f"payload of {words.size} words exceeds the format's limit of {_MAX_WORDS}")
-    payload = words.astype("<u4").tobytes()
-    header = Header(tables.model_id, rate_byte, height, width, int(words.size)).to_bytes()
+    payload = _words(values, _channel_rows(tables, int(np.prod(expected[1:]))), tables)
+    header = Header(tables.model_id, rate_byte, height, width, len(payload) // 4).to_bytes()
     crc = _checksum(header, tables.fingerprint(), payload)
     return header + crc.to_bytes(4, "big") + payload
 
 
+def pack_hyperprior(side: np.ndarray, side_tables: EntropyTables, residuals: np.ndarray, rows: np.ndarray,
+                    scale_tables: EntropyTables, key: bytes, height: int, width: int, rate_byte: int = 0) -> bytes:
+    """A complete ``.rcz`` version-2 file: header + z's stream + y's stream (notebook 12).
+
+    ``side``: z_hat (K, h', w') coded with ``side_tables`` (one row per channel);
+    ``residuals``: round(y - mu) (M, h, w) coded with ``scale_tables`` at the
+    given ``rows`` (same shape: each latent's scale index, which the decoder
+    recomputes from z_hat); ``key``: the model's 32-byte fingerprint (its
+    first byte is the header's model id; all of it enters the CRC).
+    """
+    height, width, rate_byte = int(height), int(width), int(rate_byte)
+    _check_image_fields(height, width, rate_byte)
+    if np.shape(residuals) != np.shape(rows):
+        raise ValueError(f"residuals {np.shape(residuals)} and rows {np.shape(rows)} differ in shape")
+    side = np.asarray(side)
+    if side.ndim != 3 or side.shape[0] != side_tables.channels:
+        raise ValueError(f"z must have shape ({side_tables.channels}, h, w), got {side.shape}")
+    side_payload = _words(side, _channel_rows(side_tables, side[0].size), side_tables)
+    payload = _words(residuals, rows, scale_tables)
+    header = Header(key[0], rate_byte, height, width, len(payload) // 4, HYPERPRIOR_VERSION,
+                    len(side_payload) // 4).to_bytes()
+    body = side_payload + payload
+    return header + _checksum(header, key, body).to_bytes(4, "big") + body
+
+
 def read_header(data: bytes) -> Header:
-    """Parse and sanity-check a header without decoding anything.
+    """Parse and sanity-check a header (format version 1 or 2) without decoding anything.
 
     Checks the magic bytes, the version, the image size and that the file
     holds exactly the announced payload. Raises :class:`BitstreamError`.
@@ -320,20 +446,38 @@ def read_header(data: bytes) -> Header:
         raise BitstreamError("empty file")
     if data[:2] != MAGIC[:len(data[:2])]:
         raise BitstreamError("not a .rcz file (wrong magic bytes)")
-    if len(data) < HEADER_SIZE:
+    if len(data) < 3:
         raise BitstreamError(f"truncated file: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte header")
-    if data[2] != VERSION:
-        raise BitstreamError(f"unsupported format version {data[2]} (this library reads version {VERSION})")
+    version = data[2]
+    if version not in (VERSION, HYPERPRIOR_VERSION):
+        raise BitstreamError(f"unsupported format version {version} "
+                             f"(this library reads versions {VERSION} and {HYPERPRIOR_VERSION})")
+    size = HEADER_SIZE if version == VERSION else HEADER_SIZE_HYPERPRIOR
+    if len(data) < size:
+        raise BitstreamError(f"truncated file: {len(data)} bytes, shorter than the {size}-byte header")
     height, width = int.from_bytes(data[5:7], "big"), int.from_bytes(data[7:9], "big")
     if height < 1 or width < 1 or height * width > MAX_PIXELS:
         raise BitstreamError(f"invalid image size {height}x{width} in the header")
-    words = int.from_bytes(data[9:12], "big")
-    payload_bytes = len(data) - HEADER_SIZE
-    if payload_bytes < 4 * words:
-        raise BitstreamError(f"truncated file: header announces {4 * words} payload bytes, file holds {payload_bytes}")
-    if payload_bytes > 4 * words:
-        raise BitstreamError(f"{payload_bytes - 4 * words} unexpected bytes after the payload")
-    return Header(model_id=data[3], rate_byte=data[4], height=height, width=width, words=words)
+    if version == VERSION:
+        side_words, words = 0, int.from_bytes(data[9:12], "big")
+    else:
+        side_words, words = int.from_bytes(data[9:12], "big"), int.from_bytes(data[12:15], "big")
+    payload_bytes = len(data) - size
+    announced = 4 * (words + side_words)
+    if payload_bytes < announced:
+        raise BitstreamError(f"truncated file: header announces {announced} payload bytes, file holds {payload_bytes}")
+    if payload_bytes > announced:
+        raise BitstreamError(f"{payload_bytes - announced} unexpected bytes after the payload")
+    return Header(model_id=data[3], rate_byte=data[4], height=height, width=width, words=words,
+                  version=version, side_words=side_words)
+
+
+def _verify(data: bytes, header: Header, key: bytes) -> None:
+    if header.model_id != key[0]:
+        raise BitstreamError(f"file was made by model id {header.model_id}, this codec's model id is {key[0]}")
+    crc_at = header.size - 4
+    if _checksum(data[:crc_at], key, data[header.size:]) != int.from_bytes(data[crc_at:header.size], "big"):
+        raise BitstreamError("checksum mismatch: the file is corrupted (or made by a different model)")
 
 
 def unpack(data: bytes, tables: EntropyTables, factor: int = 16) -> tuple[Header, np.ndarray]:
@@ -342,14 +486,38 @@ def unpack(data: bytes, tables: EntropyTables, factor: int = 16) -> tuple[Header
     Raises :class:`BitstreamError` for anything but an intact file from the same model.
     """
     header = read_header(data)
-    if header.model_id != tables.model_id:
-        raise BitstreamError(f"file was made by model id {header.model_id}, "
-                             f"this codec's model id is {tables.model_id}")
+    if header.version != VERSION:
+        raise BitstreamError(f"file is format version {header.version} (a hyperprior codec's file); "
+                             "this factorized codec reads version 1")
     data = bytes(data)
-    payload = data[HEADER_SIZE:]
-    if _checksum(data[:12], tables.fingerprint(), payload) != int.from_bytes(data[12:16], "big"):
-        raise BitstreamError("checksum mismatch: the file is corrupted (or made by a different model)")
+    _verify(data, header, tables.fingerprint())
     h, w = latent_size(header.height, header.width, factor)
-    words = np.frombuffer(payload, "<u4").astype(np.uint32)
+    words = np.frombuffer(data[HEADER_SIZE:], "<u4").astype(np.uint32)
     values = decode_latents(words, tables, h * w)
     return header, values.reshape(tables.channels, h, w)
+
+
+def unpack_hyperprior_side(data: bytes, side_tables: EntropyTables, key: bytes,
+                           factor: int = 64) -> tuple[Header, np.ndarray]:
+    """First half of reading a version-2 file: check it whole, decode z_hat (K, h', w') int32.
+
+    ``factor``: pixels per z position along each side. Raises :class:`BitstreamError`.
+    """
+    header = read_header(data)
+    if header.version != HYPERPRIOR_VERSION:
+        raise BitstreamError(f"file is format version {header.version} (a factorized codec's file); "
+                             f"this hyperprior codec reads version {HYPERPRIOR_VERSION}")
+    data = bytes(data)
+    _verify(data, header, key)
+    h, w = latent_size(header.height, header.width, factor)
+    start = header.size
+    words = np.frombuffer(data[start:start + 4 * header.side_words], "<u4").astype(np.uint32)
+    return header, decode_latents(words, side_tables, h * w).reshape(side_tables.channels, h, w)
+
+
+def unpack_hyperprior_latents(data: bytes, header: Header, rows: np.ndarray,
+                              scale_tables: EntropyTables) -> np.ndarray:
+    """Second half: y's residuals round(y - mu), shaped like ``rows`` (the scale indices from z_hat)."""
+    start = header.size + 4 * header.side_words
+    words = np.frombuffer(bytes(data)[start:start + 4 * header.words], "<u4").astype(np.uint32)
+    return decode_symbols(words, rows, scale_tables)

@@ -35,6 +35,16 @@ def main(argv=None) -> int:
     parser.add_argument("--init", help="start from these codec weights (.weights.h5)")
     parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="factorized", choices=["factorized", "hyperprior"],
+                        help="factorized prior (notebooks 05-07) or mean-scale hyperprior (notebook 12)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="bfloat16: train E and D under mixed_bfloat16 (AVX-512 BF16 CPUs, GPUs)")
+    parser.add_argument("--hyper-channels", type=int, default=64, help="K, channels of z (hyperprior)")
+    parser.add_argument("--residual-stages", type=int, nargs="*", choices=[0, 1, 2],
+                        help="where E and D have residual blocks: 0 = 1/2, 1 = 1/4, 2 = 1/8 resolution "
+                             "(default: 0 1 2 for factorized, 2 for hyperprior)")
+    parser.add_argument("--gains-from-lambdas", action="store_true",
+                        help="start rate r's gains at sqrt(lambda_r / lambda_mid) instead of 1 (without --init)")
     parser.add_argument("--ship", metavar="NAME",
                         help="do not train: save the run in --out as data/weights/NAME with its provenance")
     parser.add_argument("--kodak", help="with --ship: also measure the Kodak RD points for the manifest")
@@ -50,8 +60,9 @@ def main(argv=None) -> int:
         parser.error("--data is required for training")
     if not 0.0 < args.lr_drop_at <= 1.0:
         parser.error(f"--lr-drop-at must lie in (0, 1], got {args.lr_drop_at}")
-    if args.crop % 16:
-        parser.error(f"--crop must be a multiple of 16, got {args.crop}")
+    step = 64 if args.model == "hyperprior" else 16
+    if args.crop % step:
+        parser.error(f"--crop must be a multiple of {step} for the {args.model} model, got {args.crop}")
 
     from .training import TrainConfig, train
 
@@ -59,7 +70,9 @@ def main(argv=None) -> int:
                          batch_size=args.batch_size, crop=args.crop, learning_rate=args.learning_rate,
                          lr_drop_at=args.lr_drop_at, steps_per_epoch=args.steps_per_epoch, val_count=args.val_count,
                          channels=args.channels, latent_channels=args.latent_channels, init=args.init,
-                         strategy=args.strategy, seed=args.seed)
+                         strategy=args.strategy, seed=args.seed, model=args.model, precision=args.precision,
+                         hyper_channels=args.hyper_channels, residual_stages=args.residual_stages,
+                         gains_from_lmbdas=args.gains_from_lambdas)
     _, record = train(config, verbose=2 if args.quiet else 1)
     last = {k: v[-1] for k, v in record["history"].items() if k != "epoch"}
     print("final:", ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items())))

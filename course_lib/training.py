@@ -121,6 +121,33 @@ class TrainConfig:
     init: str | None = None          # start from these codec weights (e.g. the shipped ones)
     strategy: str = "default"        # default | mirrored | multiworker
     seed: int = 0
+    model: str = "factorized"        # factorized (notebooks 05-07) | hyperprior (notebook 12)
+    precision: str = "float32"       # float32 | bfloat16 (mixed_bfloat16 for the transforms)
+    hyper_channels: int = 64         # hyperprior only: K, channels of z
+    residual_stages: list | None = None  # where E and D have residual blocks (None: the model's default)
+    gains_from_lmbdas: bool = False  # start each rate's gains at sqrt(lambda_r / lambda_mid) (not with init)
+
+
+MODELS = ("factorized", "hyperprior")
+
+
+def build_codec(config: TrainConfig, precision: str | None = None):
+    """The untrained, built codec a :class:`TrainConfig` describes (``precision`` overrides the config's)."""
+    from .codec import LearnedCodec
+    from .hyperprior import HyperpriorCodec
+
+    if config.model not in MODELS:
+        raise ValueError(f"unknown model {config.model!r}: one of {MODELS}")
+    options = dict(channels=config.channels, latent_channels=config.latent_channels,
+                   num_rates=len(config.lmbdas), precision=precision or config.precision)
+    if config.residual_stages is not None:
+        options["residual_stages"] = tuple(config.residual_stages)
+    if config.model == "hyperprior":
+        codec = HyperpriorCodec(hyper_channels=config.hyper_channels, **options)
+    else:
+        codec = LearnedCodec(**options)
+    codec.build((None, None, None, 3))
+    return codec
 
 
 def split_folder(folder, val_count: int):
@@ -163,7 +190,6 @@ def train(config: TrainConfig, verbose: int = 1):
     weights), ``history.json`` (per-epoch train and validation metrics).
     Introduced in notebook 07.
     """
-    from .codec import LearnedCodec
     from .data import load_image, training_dataset
 
     out = Path(config.out)
@@ -185,11 +211,11 @@ def train(config: TrainConfig, verbose: int = 1):
     epochs = max(1, math.ceil(config.steps / config.steps_per_epoch))
     drop_step = int(config.lr_drop_at * epochs * config.steps_per_epoch)
     with strategy.scope():
-        codec = LearnedCodec(channels=config.channels, latent_channels=config.latent_channels,
-                             num_rates=len(config.lmbdas))
-        codec.build((None, None, None, 3))
+        codec = build_codec(config)
         if config.init:
             codec.load_weights(config.init)
+        elif config.gains_from_lmbdas:
+            codec.initialize_gains(config.lmbdas)
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             [drop_step], [config.learning_rate, config.learning_rate / 10])
         trainer = RateDistortionTrainer(codec, config.lmbdas)
@@ -256,6 +282,14 @@ def training_command(config: TrainConfig) -> str:
              f"--steps-per-epoch {config.steps_per_epoch}",
              f"--val-count {config.val_count}", f"--channels {config.channels}",
              f"--latent-channels {config.latent_channels}", f"--seed {config.seed}"]
+    if config.model != "factorized":
+        parts += [f"--model {config.model}", f"--hyper-channels {config.hyper_channels}"]
+    if config.precision != "float32":
+        parts.append(f"--precision {config.precision}")
+    if config.residual_stages is not None:
+        parts.append("--residual-stages " + " ".join(str(s) for s in config.residual_stages))
+    if config.gains_from_lmbdas:
+        parts.append("--gains-from-lambdas")
     if config.init:
         parts.append(f"--init {config.init}")
     return " ".join(parts)
@@ -272,14 +306,10 @@ def load_run(run_dir):
     Reads ``run_dir/config.json``, ``history.json`` and ``codec.weights.h5``
     as :func:`train` writes them.
     """
-    from .codec import LearnedCodec
-
     run = Path(run_dir)
     config = TrainConfig(**json.loads((run / "config.json").read_text()))
     record = json.loads((run / "history.json").read_text())
-    codec = LearnedCodec(channels=config.channels, latent_channels=config.latent_channels,
-                         num_rates=len(config.lmbdas))
-    codec.build()
+    codec = build_codec(config, precision="float32")  # inference in float32, whatever the training used
     codec.load_weights(str(run / "codec.weights.h5"))
     codec.update_tables()
     return codec, config, record
