@@ -59,20 +59,47 @@ def learned_rd_curve(codec, images, rates: Sequence[float] | None = None, msssim
     return curve
 
 
-def compare_with_baselines(learned: dict, baseline_curves: dict) -> dict[str, float]:
+#: The PSNR window (dB) of the course's headline BD-rates on Kodak (issue 13: from below
+#: the factorized codec's lowest point to where photos are stored).
+BD_WINDOW = (28.0, 35.0)
+
+
+def compare_with_baselines(learned: dict, baseline_curves: dict, window=None) -> dict[str, float]:
     """BD-rate (PCHIP, percent) of the learned curve against each baseline curve.
 
-    ``nan`` where the curves do not overlap in PSNR (BD-rate is undefined there).
+    Over the curves' PSNR overlap, or over ``window`` (dB) when given.
+    ``nan`` where the curves do not overlap in PSNR or do not span ``window``
+    (BD-rate is undefined there). :func:`bd_windows` gives the intervals.
     """
     from .rd import bd_rate
 
     out = {}
     for name, curve in baseline_curves.items():
         try:
-            out[name] = bd_rate(curve["bpp"], curve["psnr"], learned["bpp"], learned["psnr"], "pchip")
+            out[name] = bd_rate(curve["bpp"], curve["psnr"], learned["bpp"], learned["psnr"], "pchip", window)
         except ValueError:
             out[name] = float("nan")
     return out
+
+
+def bd_windows(learned: dict, baseline_curves: dict, window=None) -> dict[str, list | None]:
+    """The PSNR interval [low, high] (dB) behind each BD-rate of :func:`compare_with_baselines`; None if undefined."""
+    from .rd import bd_window
+
+    out = {}
+    for name, curve in baseline_curves.items():
+        try:
+            out[name] = [round(v, 3) for v in bd_window(curve["psnr"], learned["psnr"], window)]
+        except ValueError:
+            out[name] = None
+    return out
+
+
+def name_of(weights) -> str:
+    """The model a ``--weights`` argument names (the default model when None)."""
+    from .codec import DEFAULT_MODEL
+
+    return DEFAULT_MODEL if weights is None else str(weights)
 
 
 def _table(curve: dict) -> str:
@@ -120,14 +147,21 @@ def main(argv=None) -> int:
     learned = learned_rd_curve(codec, images)
     baselines = {name: rd_curve(images, name, workers=args.workers) for name in COMPARED}
     bd = compare_with_baselines(learned, baselines)
+    windows = bd_windows(learned, baselines)
+    bd_fixed = compare_with_baselines(learned, baselines, BD_WINDOW)
     print("learned codec (bpp from the real files)")
     print(_table(learned))
     for name, curve in baselines.items():
         print(name)
         print(_table({"rate": curve["quality"], **curve}))
-    print("\nBD-rate of the learned codec (PCHIP, RGB PSNR; negative = fewer bits for the same quality)")
+    print(f"\nBD-rate of {name_of(args.weights)} (PCHIP, RGB PSNR; negative = fewer bits for the same quality)")
+    print(f"  {'':>12} {'overlap':>8}  {'PSNR window':>15}   {f'{BD_WINDOW[0]:g}-{BD_WINDOW[1]:g} dB':>9}")
     for name, value in bd.items():
-        print(f"  vs {name:>9}: {value:+.1f} %")
+        window = "none" if windows[name] is None else f"{windows[name][0]:.2f}-{windows[name][1]:.2f} dB"
+        fixed = "n/a" if np.isnan(bd_fixed[name]) else f"{bd_fixed[name]:+.1f} %"
+        print(f"  vs {name:>9}: {value:+7.1f} %  {window:>15}   {fixed:>9}")
+    if any(np.isnan(v) for v in bd_fixed.values()):
+        print(f"  (n/a: a curve does not span {BD_WINDOW[0]:g}-{BD_WINDOW[1]:g} dB; no extrapolation)")
     elapsed = time.perf_counter() - started
     print(f"{elapsed:.0f} s")
 
@@ -135,14 +169,18 @@ def main(argv=None) -> int:
     if plot_path:
         from .plots import rd_plot
 
-        fig = rd_plot({"learned codec": learned, **baselines}, highlight="learned codec",
+        label = name_of(args.weights).replace("_", " ")
+        fig = rd_plot({label: learned, **baselines}, highlight=label,
                       title=f"{len(images)} images from {os.path.basename(os.path.normpath(args.data))}")
         fig.savefig(plot_path, dpi=120)
         print(f"wrote {plot_path}")
     if args.json:
         result = {"points": [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
                              zip(learned["rate"], learned["bpp"], learned["psnr"], learned["msssim"])],
-                  "bd_rate": bd, "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
+                  "model": name_of(args.weights),
+                  "bd_rate": bd, "bd_rate_psnr_window": windows,
+                  f"bd_rate_{BD_WINDOW[0]:g}_{BD_WINDOW[1]:g}_db": bd_fixed,
+                  "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
         with open(args.json, "w") as f:
             # BD-rates of non-overlapping curves are nan, which JSON cannot hold: write null.
             json.dump(nan_to_none(result), f, indent=2, allow_nan=False)

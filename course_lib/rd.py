@@ -80,7 +80,7 @@ def _overlap(xa: np.ndarray, xt: np.ndarray, axis: str) -> tuple[float, float]:
     return low, high
 
 
-def bd_rate(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip") -> float:
+def bd_rate(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip", window=None) -> float:
     """Bjøntegaard delta rate of ``test`` against ``anchor``, in percent.
 
     Args:
@@ -89,6 +89,9 @@ def bd_rate(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip")
             quality in dB (PSNR, or MS-SSIM in dB).
         test_bpp, test_psnr: the curve under test, same units.
         method: ``"pchip"`` (default) or ``"cubic"``.
+        window: ``(low, high)`` in dB: average over this quality interval
+            instead of the whole overlap; both curves must span it (no
+            extrapolation). :func:`bd_window` says which interval is used.
 
     Returns:
         The average rate difference over the overlapping quality interval, in
@@ -101,9 +104,30 @@ def bd_rate(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip")
     _check_method(method)
     qa, ra = _prepare(anchor_psnr, _log_rate(anchor_bpp, "anchor"), "anchor", method)
     qt, rt = _prepare(test_psnr, _log_rate(test_bpp, "test"), "test", method)
-    low, high = _overlap(qa, qt, "quality (dB)")
+    low, high = bd_window(anchor_psnr, test_psnr, window)
     mean_gap = _mean_over(qt, rt, low, high, method) - _mean_over(qa, ra, low, high, method)
     return float((np.exp(mean_gap) - 1.0) * 100.0)
+
+
+def bd_window(anchor_psnr, test_psnr, window=None) -> tuple[float, float]:
+    """The quality interval (dB) a BD-rate averages over: the curves' overlap, or ``window``.
+
+    Raises ValueError when the curves do not overlap, or when ``window`` is
+    given and one of the curves does not span it. Every BD-rate the course
+    prints states this interval. Introduced in notebook 12.
+    """
+    qa = np.sort(np.asarray(anchor_psnr, np.float64).ravel())
+    qt = np.sort(np.asarray(test_psnr, np.float64).ravel())
+    low, high = _overlap(qa, qt, "quality (dB)")
+    if window is None:
+        return float(low), float(high)
+    w_low, w_high = float(window[0]), float(window[1])
+    if not w_low < w_high:
+        raise ValueError(f"window must be (low, high) with low < high, got {window}")
+    if w_low < low or w_high > high:
+        raise ValueError(f"the curves overlap in [{low:.2f}, {high:.2f}] dB and do not span the window "
+                         f"[{w_low:g}, {w_high:g}] dB")
+    return w_low, w_high
 
 
 def bd_psnr(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip") -> float:

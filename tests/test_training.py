@@ -109,3 +109,47 @@ def test_read_history_turns_missing_values_into_nan(tmp_path):
     assert history["epoch"] == [0, 1]
     assert history["loss"] == [2.5, 1.9]          # a resumed epoch: the last row wins
     assert np.isnan(history["val_loss"][0]) and history["val_loss"][1] == 1.4
+
+
+def test_a_bfloat16_hyperprior_run_ships_and_reloads(photo_folder, tmp_path):
+    from course_lib import metrics
+    from course_lib.codec import load_codec
+    from course_lib.hyperprior import HyperpriorCodec
+
+    config = _config(photo_folder, tmp_path / "run", steps=4)
+    config.crop, config.model, config.precision, config.hyper_channels = 64, "hyperprior", "bfloat16", 8
+    config.gains_from_lmbdas = True
+    training.train(config, verbose=0)
+    entry = training.ship(tmp_path / "run", "tiny_hp", folder=tmp_path / "weights")
+    command = entry["training"]["command"]
+    for flag in ("--model hyperprior", "--precision bfloat16", "--hyper-channels 8", "--gains-from-lambdas"):
+        assert flag in command
+    assert entry["config"]["kind"] == "hyperprior" and entry["scale_tables"] == "tiny_hp.scale_tables.npz"
+    codec = load_codec("tiny_hp", folder=tmp_path / "weights")
+    assert isinstance(codec, HyperpriorCodec) and codec.precision == "float32"  # inference in float32
+    image = data.course_photo(training.CHECK_IMAGE)
+    for point in entry["check"]["points"]:
+        compressed = codec.compress(image, point["rate"])
+        assert compressed[2] == 2 and len(compressed) == point["bytes"]
+        assert metrics.psnr(image, codec.decompress(compressed)) == pytest.approx(point["psnr"], abs=1e-6)
+
+
+def test_training_speed_benchmark_compares_both_precisions(photo_folder, tmp_path, capsys):
+    import sys
+
+    from course_lib.config import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import training_speed
+
+    out = tmp_path / "speed.json"
+    assert training_speed.main(["--data", str(photo_folder), "--steps", "6", "--warmup", "2", "--val-count", "1",
+                                "--channels", "8", "--latent-channels", "8", "--crop", "64", "--batch-size", "2",
+                                "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "bfloat16 / float32" in printed
+    result = json.loads(out.read_text())
+    assert [r["precision"] for r in result["rows"]] == ["float32", "bfloat16"]
+    assert result["bfloat16_over_float32_time"] == pytest.approx(
+        result["rows"][1]["median_step_seconds"] / result["rows"][0]["median_step_seconds"])
+    assert training_speed.main(["--data", str(tmp_path / "missing")]) == 2
