@@ -159,7 +159,8 @@ def main(argv=None) -> int:
     for name, value in bd.items():
         window = "none" if windows[name] is None else f"{windows[name][0]:.2f}-{windows[name][1]:.2f} dB"
         fixed = "n/a" if np.isnan(bd_fixed[name]) else f"{bd_fixed[name]:+.1f} %"
-        print(f"  vs {name:>9}: {value:+7.1f} %  {window:>15}   {fixed:>9}")
+        overlap = "n/a" if np.isnan(value) else f"{value:+.1f} %"
+        print(f"  vs {name:>9}: {overlap:>9}  {window:>15}   {fixed:>9}")
     if any(np.isnan(v) for v in bd_fixed.values()):
         print(f"  (n/a: a curve does not span {BD_WINDOW[0]:g}-{BD_WINDOW[1]:g} dB; no extrapolation)")
     elapsed = time.perf_counter() - started
@@ -175,7 +176,8 @@ def main(argv=None) -> int:
         fig.savefig(plot_path, dpi=120)
         print(f"wrote {plot_path}")
     if args.json:
-        result = {"points": [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
+        result = {"command": "python -m course_lib.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "points": [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
                              zip(learned["rate"], learned["bpp"], learned["psnr"], learned["msssim"])],
                   "model": name_of(args.weights),
                   "bd_rate": bd, "bd_rate_psnr_window": windows,

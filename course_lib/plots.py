@@ -19,6 +19,18 @@ from matplotlib.patches import Rectangle
 from .data import to_rgb8
 from .metrics import ms_ssim_db
 
+#: One colour per codec in every figure of the course (first match wins, on the lower-cased name).
+CODEC_COLOURS = (("hyperprior", "tab:orange"), ("restoration", "tab:brown"), ("learned", "tab:blue"),
+                 ("factorized", "tab:blue"), ("jpeg2000", "tab:purple"), ("jpeg 2000", "tab:purple"),
+                 ("webp", "tab:green"), ("avif", "tab:olive"), ("jpeg", "tab:red"))
+
+
+def codec_colour(name: str) -> str | None:
+    """The course's colour for a codec named ``name`` (e.g. "jpeg420", "learned hyperprior"), or None."""
+    lowered = str(name).lower()
+    return next((colour for key, colour in CODEC_COLOURS if key in lowered), None)
+
+
 _METRIC_LABELS = {"psnr": "PSNR (dB, RGB)", "msssim": "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)"}
 
 
@@ -148,7 +160,11 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
     unknown = highlighted - set(curves)
     if unknown:
         raise ValueError(f"highlight names {sorted(unknown)} are not among the curves {list(curves)}")
+    used = set()
     for name, curve in curves.items():
+        colour = codec_colour(name)
+        colour = None if colour in used else colour  # two JPEG variants: the second takes the default cycle
+        used.add(colour)
         bpp = np.asarray(curve["bpp"], dtype=float)
         values = np.asarray(curve[metric], dtype=float)
         if metric == "msssim":
@@ -156,7 +172,8 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
         order = np.argsort(bpp)
         thick = name in highlighted or not highlighted
         ax.plot(bpp[order], values[order], marker="o", markersize=4 if thick else 3,
-                linewidth=2.2 if thick else 1.0, alpha=1.0 if thick else 0.6, label=name)
+                linewidth=2.2 if thick else 1.0, alpha=1.0 if thick else 0.6, label=name,
+                color=colour)
     ax.set_xlabel("rate (bits per pixel)")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.grid(True, alpha=0.3)

@@ -106,3 +106,55 @@ def test_real_process_prints_one_line_without_traceback_or_tensorflow_noise(setu
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2
     assert result.stderr.startswith("error: rate must lie") and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.fixture(scope="module")
+def hyper_setup(tmp_path_factory):
+    from course_lib.hyperprior import HyperpriorCodec
+
+    folder = tmp_path_factory.mktemp("cli_v2")
+    keras.utils.set_random_seed(0)
+    codec = HyperpriorCodec(channels=8, latent_channels=12, hyper_channels=4, num_rates=2)
+    codec.build()
+    codec.update_tables()
+    weights = save_codec(codec, "tiny_hp", folder / "weights")
+    image = save_image(course_photo("coffee")[:70, :90], folder / "in.png")
+    return codec, weights, image, folder
+
+
+def test_version_2_round_trip_through_files(hyper_setup, capsys):
+    codec, weights, image, folder = hyper_setup
+    status, out, err = run_main(capsys, "compress", image, folder / "x.rcz", "--weights", weights, "--rate", "1")
+    assert status == 0 and err == ""
+    assert (folder / "x.rcz").read_bytes()[:3] == b"RZ\x02"
+    status, out, err = run_main(capsys, "decompress", folder / "x.rcz", folder / "x.png", "--weights", weights)
+    assert status == 0 and err == ""
+    np.testing.assert_array_equal(load_image(folder / "x.png"), codec.quantized_forward(load_image(image), 1))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("truncated", "truncated"),
+    ("trailing bytes", "unexpected bytes"),
+    ("flipped payload", "checksum"),
+    ("flipped size", "checksum"),
+    ("header only", "truncated"),
+    ("unknown version", "unsupported format version 3"),
+    ("factorized weights", "version 2"),
+    ("hyperprior weights for version 1", "version 1"),
+])
+def test_bad_version_2_input_exits_2_with_one_line(setup, hyper_setup, capsys, case, message):
+    codec, weights, image, folder = hyper_setup
+    good = codec.compress(load_image(image), 1)
+    version_1 = setup[0].compress(load_image(image))
+    flipped, resized, other_version = bytearray(good), bytearray(good), bytearray(good)
+    flipped[-2] ^= 8
+    resized[6] ^= 1
+    other_version[2] = 3
+    bad = {"truncated": good[:-4], "trailing bytes": good + b"\0" * 4, "flipped payload": bytes(flipped),
+           "flipped size": bytes(resized), "header only": good[:19], "unknown version": bytes(other_version),
+           "factorized weights": good, "hyperprior weights for version 1": version_1}[case]
+    use = setup[1] if case == "factorized weights" else weights
+    status, out, err = run_main(capsys, "decompress", write(folder, "bad.rcz", bad), folder / "o.png", "--weights", use)
+    assert status == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert "Traceback" not in err

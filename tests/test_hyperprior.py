@@ -205,3 +205,44 @@ def test_weights_trained_in_bfloat16_load_in_float32(tmp_path):
 def test_call_needs_multiples_of_64(codec):
     with pytest.raises(ValueError, match="multiples of 64"):
         codec(np.zeros((1, 48, 64, 3), np.float32))
+
+
+def _reseal(data: bytes, key: bytes) -> bytes:
+    """Recompute a version-2 file's CRC, as a crafted (not merely damaged) file would."""
+    crc = bitstream._checksum(data[:15], key, data[19:])
+    return data[:15] + crc.to_bytes(4, "big") + data[19:]
+
+
+def test_crafted_version_2_files_never_crash(codec, photo):
+    """Mutated files with a valid CRC decode to an image of the announced size or raise
+    BitstreamError; never another exception (the fuzz test of format version 2)."""
+    rng = np.random.default_rng(3)
+    small = photo[:64, :96]
+    good = codec.compress(small, 1)
+    outcomes = {"decoded": 0, "error": 0}
+    for trial in range(120):
+        mutated = bytearray(good)
+        kind = trial % 3
+        if kind == 0:  # flip bits in the payload (both streams)
+            for _ in range(int(rng.integers(1, 4))):
+                position = int(rng.integers(19, len(mutated)))
+                mutated[position] ^= 1 << int(rng.integers(0, 8))
+        elif kind == 1:  # move the boundary between the two streams
+            header = bitstream.read_header(good)
+            side = max(0, header.side_words + int(rng.integers(-2, 3)))
+            words = header.side_words + header.words - side
+            if words < 0:
+                continue
+            mutated[9:12], mutated[12:15] = side.to_bytes(3, "big"), words.to_bytes(3, "big")
+        else:  # random words in place of y's stream
+            header = bitstream.read_header(good)
+            start = 19 + 4 * header.side_words
+            mutated[start:] = rng.bytes(len(mutated) - start)
+        try:
+            decoded = codec.decompress(_reseal(bytes(mutated), codec.model_key))
+            assert decoded.shape == small.shape and decoded.dtype == np.uint8
+            outcomes["decoded"] += 1
+        except BitstreamError as exc:
+            assert "\n" not in str(exc)
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0  # the decoder does notice some crafted files
