@@ -641,6 +641,43 @@ def weights_provenance(path) -> dict:
     return record
 
 
+def training_runs(entry: dict) -> list[dict]:
+    """The training runs behind a manifest entry, oldest first.
+
+    A run that started from earlier weights (``--init``) records their entry's
+    ``training`` under ``training.init.training``; this follows that chain.
+    """
+    runs, record = [], entry.get("training")
+    while isinstance(record, dict):
+        runs.append(record)
+        init = record.get("init")
+        record = init.get("training") if isinstance(init, dict) else None
+    return runs[::-1]
+
+
+def describe_shipped(name: str | None = None, folder=None) -> str:
+    """One paragraph on a shipped codec, from its manifest entry only (so no text can drift from it):
+    architecture, every training run (steps, wall time), cumulative steps and time, λs, and the Kodak range.
+    Introduced in notebook 07."""
+    _, name, entry = find_entry(name, folder)
+    config = entry.get("config", {})
+    runs = training_runs(entry)
+    steps = sum(int(r.get("steps", 0)) for r in runs)
+    hours = sum(float(r.get("wall_seconds", 0)) for r in runs) / 3600
+    kind = config.get("kind", "factorized")
+    lines = [f"{name}: {kind} codec, N = {config.get('channels')}, M = {config.get('latent_channels')}, "
+             f"{config.get('num_rates')} rate points"]
+    if runs:
+        each = ", ".join(f"{int(r.get('steps', 0)):,}" for r in runs)
+        lines.append(f"trained {steps:,} steps in {len(runs)} run(s) ({each}), {hours:.1f} h on "
+                     f"{runs[-1].get('machine', 'an unrecorded machine')}; λ = {runs[-1].get('lmbdas')}")
+    kodak = entry.get("kodak")
+    if kodak:
+        bpp, psnr = [p["bpp"] for p in kodak], [p["psnr"] for p in kodak]
+        lines.append(f"Kodak (real files): {min(bpp):.2f}-{max(bpp):.2f} bpp, {min(psnr):.1f}-{max(psnr):.1f} dB")
+    return "; ".join(lines)
+
+
 def verify_file(path: Path, digest: str, name: str) -> None:
     """Raise :class:`WeightsError` unless ``path`` exists and has the manifest's SHA-256."""
     if not path.is_file():

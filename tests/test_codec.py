@@ -267,3 +267,18 @@ def test_save_and_load_verify_checksums(codec, photo, tmp_path):
     (tmp_path / "manifest.json").unlink()
     with pytest.raises(WeightsError, match="no entry"):
         load_codec(weights)
+
+
+def test_describe_shipped_follows_the_chain_of_runs(tmp_path):
+    from course_lib.codec import describe_shipped, training_runs
+
+    first = {"steps": 18000, "wall_seconds": 7200, "machine": "cpu", "lmbdas": [0.01]}
+    second = {"steps": 11000, "wall_seconds": 3600, "machine": "cpu", "lmbdas": [0.01],
+              "init": {"sha256": "x", "training": first}}
+    entry = {"file": "m.weights.h5", "config": {"channels": 8, "latent_channels": 8, "num_rates": 1},
+             "training": second, "kodak": [{"bpp": 0.3, "psnr": 28.0}, {"bpp": 0.6, "psnr": 31.0}]}
+    (tmp_path / "manifest.json").write_text(json.dumps({"m": entry}))
+    assert training_runs(entry) == [first, second]
+    text = describe_shipped("m", tmp_path)
+    assert "29,000 steps in 2 run(s) (18,000, 11,000), 3.0 h" in text
+    assert "0.30-0.60 bpp, 28.0-31.0 dB" in text and "factorized" in text
