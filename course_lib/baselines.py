@@ -68,6 +68,24 @@ QUALITY_RANGE: dict[str, tuple] = {
 }
 
 
+#: How many knob settings per unit of ``quality``: integers, except JPEG 2000's target PSNR (0.05 dB).
+QUALITY_STEPS_PER_UNIT: dict[str, int] = {"jpeg420": 1, "jpeg444": 1, "webp": 1, "jpeg2000": 20, "avif": 1}
+
+
+def snap_quality(codec: str, quality):
+    """``quality`` rounded to the codec's knob: an int, or for ``jpeg2000`` a multiple of 0.05 dB.
+
+    Snapping a value that is already on the knob returns it unchanged, so the
+    quality :func:`match_bpp` returns, snapped again (as the slider demo does),
+    encodes to the same file. Introduced in notebook 09.
+    """
+    _check_codec(codec)
+    steps = QUALITY_STEPS_PER_UNIT[codec]
+    if steps == 1:
+        return int(round(float(quality)))
+    return round(float(quality) * steps) / steps
+
+
 def available_codecs() -> tuple[str, ...]:
     """Names of the codecs this Pillow build can encode, in :data:`ALL_CODECS` order."""
     needs = {"jpeg420": "jpg", "jpeg444": "jpg", "webp": "webp", "jpeg2000": "jpg_2000", "avif": "avif"}
@@ -236,37 +254,43 @@ def rd_curve(images, codec: str, qualities: Sequence | None = None, msssim: bool
 def match_bpp(image, codec: str, target_bpp: float, msssim: bool = True) -> CodecResult:
     """The highest-quality result whose rate is at most ``target_bpp``.
 
-    Bisection on the quality knob over :data:`QUALITY_RANGE` (integers for
-    JPEG/WebP/AVIF, 0.05 dB steps for JPEG 2000), assuming the rate grows with
-    quality. If even the highest quality stays below the target, that result
-    is returned. If even the lowest quality is above the target (the codec
-    cannot make a file that small, e.g. JPEG below ~0.15 bpp), ValueError is
-    raised, naming the smallest rate reachable.
+    Bisection on the quality knob over :data:`QUALITY_RANGE`, assuming the rate
+    grows with quality. The search only visits settings on the knob's own grid
+    (:func:`snap_quality`: integers for JPEG/WebP/AVIF, 0.05 dB for JPEG 2000),
+    so the quality returned is one that was encoded and measured, not a value
+    that still needs rounding (rounding after the search could land on a
+    larger file). If even the highest quality stays below the target, that
+    result is returned. If even the lowest quality is above the target (the
+    codec cannot make a file that small, e.g. JPEG below ~0.15 bpp), ValueError
+    is raised, naming the smallest rate reachable.
     Introduced in notebook 01.
     """
     _check_codec(codec)
     rgb = to_rgb8(image)
-    low, high = QUALITY_RANGE[codec]
-    continuous = codec == "jpeg2000"
+    steps = QUALITY_STEPS_PER_UNIT[codec]
+    # Bisect on integer indices of the grid: quality = index / steps.
+    low, high = (round(q * steps) for q in QUALITY_RANGE[codec])
 
-    def rate(q):
-        return metrics.bits_per_pixel(len(encode(rgb, codec, q)), rgb.shape)
+    def quality(index):
+        return snap_quality(codec, index / steps)
+
+    def rate(index):
+        return metrics.bits_per_pixel(len(encode(rgb, codec, quality(index))), rgb.shape)
 
     if rate(high) <= target_bpp:
-        return compress_with(rgb, codec, high, msssim=msssim)
+        return compress_with(rgb, codec, quality(high), msssim=msssim)
     smallest = rate(low)
     if smallest > target_bpp:
         raise ValueError(f"{codec} cannot reach {target_bpp:.4g} bpp on this image: its lowest "
-                         f"quality ({low}) already costs {smallest:.4g} bpp")
+                         f"quality ({quality(low)}) already costs {smallest:.4g} bpp")
     # Invariant: rate(low) <= target < rate(high).
-    step = 0.05 if continuous else 1
-    while high - low > step:
-        middle = (low + high) / 2 if continuous else (low + high) // 2
+    while high - low > 1:
+        middle = (low + high) // 2
         if rate(middle) <= target_bpp:
             low = middle
         else:
             high = middle
-    return compress_with(rgb, codec, low, msssim=msssim)
+    return compress_with(rgb, codec, quality(low), msssim=msssim)
 
 
 # --------------------------------------------------------------------------- command line

@@ -344,9 +344,8 @@ def _knob(base: str, level: float):
     """The cache key of a level: the stored rate byte for the learned codec, the codec's knob otherwise."""
     if base == "learned":
         return learned_codec().rate_to_byte(float(level))
-    if base == "jpeg2000":
-        return round(float(level) * 20) / 20  # OpenJPEG's target PSNR, to 0.05 dB
-    return int(round(float(level)))
+    # The same grid match_bpp searches on, so a matched quality keys (and encodes) to the file it measured.
+    return baselines.snap_quality(base, level)
 
 
 def _measure(original, reconstruction, num_bytes, quality, note="") -> _Point:

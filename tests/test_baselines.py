@@ -86,10 +86,20 @@ def test_match_bpp_finds_the_best_quality_under_the_target(photo):
     assert compress_with(photo, "jpeg420", result.quality + 1, msssim=False).bpp > target
     j2k = match_bpp(photo, "jpeg2000", target, msssim=False)
     assert 0.9 * target < j2k.bpp <= target
+    # The quality is on the knob's 0.05 dB grid (snapping it again changes nothing), and the next
+    # step up is over the target: the search never hands back a value that still needs rounding.
+    assert baselines.snap_quality("jpeg2000", j2k.quality) == j2k.quality
+    assert compress_with(photo, "jpeg2000", round(j2k.quality + 0.05, 2), msssim=False).bpp > target
     # Above the highest quality: the highest quality; below the lowest: a clear error.
     assert match_bpp(photo, "jpeg420", 50.0, msssim=False).quality == 100
     with pytest.raises(ValueError, match="cannot reach"):
         match_bpp(photo, "jpeg420", 0.01)
+
+
+def test_snap_quality_puts_a_value_on_the_codecs_knob():
+    assert baselines.snap_quality("jpeg420", 41.6) == 42 and isinstance(baselines.snap_quality("webp", 7.0), int)
+    assert baselines.snap_quality("jpeg2000", 30.9371) == 30.95
+    assert baselines.snap_quality("jpeg2000", 30.95) == 30.95
 
 
 def test_cli_writes_curves_and_bd_rates(tmp_path, photo):
