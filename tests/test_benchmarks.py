@@ -14,6 +14,7 @@ from course_lib.codec import LearnedCodec
 from course_lib.config import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+import codec_speed  # noqa: E402,F401
 import model_size  # noqa: E402
 
 
@@ -83,3 +84,17 @@ def test_a_missing_run_is_an_error(runs, tmp_path, capsys):
     _, test = runs
     assert model_size.main(["--runs", str(tmp_path / "nothing"), "--data", str(test)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_codec_speed_prints_each_shipped_model_against_the_first(tmp_path, capsys):
+    import codec_speed
+
+    photo = data.save_image(data.course_photo("coffee")[:96, :128], tmp_path / "small.png")
+    names = [name for name in ("learned_codec", "learned_hyperprior")
+             if name in json.loads((PROJECT_ROOT / "data" / "weights" / "manifest.json").read_text())]
+    assert codec_speed.main(["--image", str(photo), "--repeats", "1", "--models", *names]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "128x96" in lines[0]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert list(rows) == names and rows[names[0]][-1] == "1.00x"
+    assert codec_speed.main(["--image", str(tmp_path / "missing.png")]) == 2
