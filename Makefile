@@ -41,12 +41,18 @@ test-unit: setup
 test-notebooks: setup
 	COURSE_FAST=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -q
 
-# The measurements quoted in the README, on the Kodak folder (KODAK_DIR): the codec's RD curve and BD-rates
-# against the classical codecs, the restoration gains, and the slider demo's latency. (benchmarks/model_size.py
+# The measurements quoted in the README, on the Kodak folder (KODAK_DIR): both learned codecs' RD curves and
+# BD-rates against the classical codecs, their speed ratio, float32 vs bfloat16 training on TRAIN_DIR (never
+# Kodak), the restoration gains, and the slider demo's latency. (benchmarks/model_size.py
 # needs training runs first; docs/results/model_size_*_steps.json hold its commands.)
 KODAK_DIR ?= ../shared/kodak
+TRAIN_DIR ?= ../shared/train
 benchmarks: setup
 	$(BIN)/python -m course_lib.evaluate --data $(KODAK_DIR) --json docs/results/kodak_rd.json --plot docs/img/rd_kodak.png
+	$(BIN)/python -m course_lib.evaluate --data $(KODAK_DIR) --weights learned_hyperprior \
+		--json docs/results/kodak_rd_hyperprior.json --plot docs/img/rd_kodak_hyperprior.png
+	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/codec_speed.py
+	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --json docs/results/training_speed.json
 	$(BIN)/python -m course_lib.evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py
 
