@@ -2,10 +2,15 @@
 
 Rounding has zero gradient almost everywhere, so training replaces it:
 
-* ``"noise"``: y + u with u ~ U(-1/2, 1/2) (Ballé, Laparra & Simoncelli 2017).
-  The density of y + u equals the probability mass of round(y) under the
-  prior, so the rate estimate is unbiased; the decoder learns to cope with
-  noise of the same size as the rounding error.
+* ``"noise"``: y + u with u ~ U(-1/2, 1/2) (Ballé, Laparra & Simoncelli 2017):
+  a gradient of 1 where rounding has none. It is a stand-in, not an unbiased
+  copy of rounding. Its error always has the MSE 1/12, while rounding errs
+  less on latents that crowd around an integer, as trained latents do
+  (notebook 04). The prior's density of y + u, c(y + u + 1/2) - c(y + u - 1/2),
+  is the probability the coder uses only where y + u is an integer; in between
+  it is the mass of a shifted bin, and the two rates differ: for the shipped
+  codec the noisy one is higher (notebook 07 measures both, with the decoder's
+  PSNR on each: the decoder trains on noise and decodes rounded latents).
 * ``"ste"``: round in the forward pass, identity gradient in the backward pass
   (straight-through estimator; Theis et al. 2017, Bengio et al. 2013).
 * ``"round"``: plain rounding, what the real codec does at test time.

@@ -3,10 +3,13 @@
 The loss of Ballé et al. (2017, 2018) in the units the literature uses:
 
 * R: bits per pixel, -sum log2 P(y~) / (H W), from the entropy model's likelihoods
-  of the *noisy* latents y~ = y + u, u ~ U(-1/2, 1/2) (a differentiable stand-in
-  for rounding: same expected error, and its density equals the bin mass);
+  of the *noisy* latents y~ = y + u, u ~ U(-1/2, 1/2): a differentiable stand-in
+  for rounding, not an unbiased estimate of the file: for the shipped codec it
+  overstates the rate of the rounded latents, which the file pays (notebook 07
+  measures the gap; see :mod:`course_lib.quantization`);
 * D: mean squared error on the 0-255 scale, so lambda values match
-  TensorFlow Compression and CompressAI (0.0018 ... 0.0932 from low to high rate).
+  TensorFlow Compression and CompressAI (CompressAI's models: 0.0018 ... 0.18
+  from low to high rate, :data:`COMPRESSAI_LAMBDAS`).
 
 A variable-rate codec (one model, one gain vector per rate point; Cui et al.
 2021) is trained with one lambda per rate point: each batch draws a rate point
