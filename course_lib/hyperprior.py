@@ -254,8 +254,11 @@ class HyperpriorCodec(LearnedCodec):
     * ``prior`` codes z (K = ``hyper_channels`` channels) instead of y;
     * y is coded with a Gaussian per latent, mean and scale from h_s(z_hat);
     * files are ``.rcz`` format version 2 (two range-coded streams);
-    * ``residual_stages`` places the transforms' residual blocks (default: at
-      1/8 resolution only, where they cost 1/16 of what they cost at 1/2);
+    * ``residual_stages`` places the transforms' residual blocks (0 = 1/2,
+      1 = 1/4, 2 = 1/8 resolution). The default keeps the factorized codec's
+      transforms, so that training can start from its shipped weights
+      (:func:`course_lib.training.warm_start_transforms`); ``(2,)`` costs far
+      less per pixel but must be trained from scratch;
     * ``precision="bfloat16"`` builds E and D under ``mixed_bfloat16`` for
       training on CPUs with AVX-512 BF16 (weights stay float32; a model built
       with either precision loads the other's weights).
@@ -265,7 +268,7 @@ class HyperpriorCodec(LearnedCodec):
     """
 
     def __init__(self, channels: int = 64, latent_channels: int = 128, num_rates: int = 1,
-                 hyper_channels: int = 64, residual_stages=(2,), precision: str = "float32",
+                 hyper_channels: int = 64, residual_stages=(0, 1, 2), precision: str = "float32",
                  train_quantization: str = "mixed", tile: int = 48, seed: int = 0, **kwargs):
         super().__init__(channels=channels, latent_channels=latent_channels, num_rates=num_rates,
                          train_quantization=train_quantization, tile=tile, seed=seed,

@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     parser.add_argument("--residual-stages", type=int, nargs="*", choices=[0, 1, 2],
                         help="where E and D have residual blocks: 0 = 1/2, 1 = 1/4, 2 = 1/8 resolution "
                              "(default: 0 1 2 for factorized, 2 for hyperprior)")
+    parser.add_argument("--init-transforms", metavar="NAME_OR_PATH",
+                        help="hyperprior: start E and D from this shipped factorized codec (same N, M, stages), "
+                             "gains fitted to --lmbda")
     parser.add_argument("--gains-from-lambdas", action="store_true",
                         help="start rate r's gains at sqrt(lambda_r / lambda_mid) instead of 1 (without --init)")
     parser.add_argument("--ship", metavar="NAME",
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
                          channels=args.channels, latent_channels=args.latent_channels, init=args.init,
                          strategy=args.strategy, seed=args.seed, model=args.model, precision=args.precision,
                          hyper_channels=args.hyper_channels, residual_stages=args.residual_stages,
-                         gains_from_lmbdas=args.gains_from_lambdas)
+                         gains_from_lmbdas=args.gains_from_lambdas, init_transforms=args.init_transforms)
     _, record = train(config, verbose=2 if args.quiet else 1)
     last = {k: v[-1] for k, v in record["history"].items() if k != "epoch"}
     print("final:", ", ".join(f"{k}={v:.4g}" for k, v in sorted(last.items())))

@@ -122,6 +122,7 @@ class TrainConfig:
     channels: int = 64
     latent_channels: int = 128
     init: str | None = None          # start from these codec weights (e.g. the shipped ones)
+    init_transforms: str | None = None  # hyperprior: copy E, D and fitted gains from this shipped factorized codec
     strategy: str = "default"        # default | mirrored | multiworker
     seed: int = 0
     model: str = "factorized"        # factorized (notebooks 05-07) | hyperprior (notebook 12)
@@ -151,6 +152,39 @@ def build_codec(config: TrainConfig, precision: str | None = None):
         codec = LearnedCodec(**options)
     codec.build((None, None, None, 3))
     return codec
+
+
+def warm_start_transforms(codec, source: str, lmbdas) -> dict:
+    """Start a codec's encoder and decoder from a shipped codec's, with gains fitted to new lambdas.
+
+    ``source``: a model name in ``data/weights/manifest.json`` or a
+    ``.weights.h5`` path with a manifest entry (its checksums are verified).
+    Layers are copied by name and must have the same shapes (same N, M and
+    residual stages). The source's gains were learned for its own lambdas;
+    per channel, log g is fitted as a straight line in log lambda and read at
+    the new ``lmbdas`` (extrapolated beyond the source's ladder), for the
+    gains and the inverse gains alike. Returns the source's provenance
+    (:func:`course_lib.codec.weights_provenance`). Introduced in notebook 12.
+    """
+    from .codec import find_entry, load_codec, weights_provenance
+
+    folder, name, entry = find_entry(source)
+    donor = load_codec(source)
+    source_lmbdas = np.asarray(entry.get("training", {}).get("lmbdas", []), np.float64)
+    if source_lmbdas.size != donor.num_rates or donor.num_rates < 2:
+        raise ValueError(f"{name}: its manifest needs one lambda per rate point to fit gains from")
+    for target, origin in ((codec.encoder, donor.encoder), (codec.decoder, donor.decoder)):
+        names = [layer.name for layer in target.stack]
+        if names != [layer.name for layer in origin.stack]:
+            raise ValueError(f"{name}: {origin.name} layers {[l.name for l in origin.stack]} differ from {names}")
+        for mine, theirs in zip(target.stack, origin.stack):
+            mine.set_weights(theirs.get_weights())  # raises on a shape mismatch
+    design = np.stack([np.ones_like(source_lmbdas), np.log(source_lmbdas)], axis=1)   # (R_src, 2)
+    new = np.stack([np.ones(len(lmbdas)), np.log(np.asarray(lmbdas, np.float64))], axis=1)
+    for variable, donor_variable in ((codec.log_gain, donor.log_gain), (codec.log_inverse_gain, donor.log_inverse_gain)):
+        fit, *_ = np.linalg.lstsq(design, keras.ops.convert_to_numpy(donor_variable).astype(np.float64), rcond=None)
+        variable.assign((new @ fit).astype(np.float32))
+    return weights_provenance(folder / entry["file"])
 
 
 def split_folder(folder, val_count: int):
@@ -217,6 +251,8 @@ def train(config: TrainConfig, verbose: int = 1):
         codec = build_codec(config)
         if config.init:
             codec.load_weights(config.init)
+        elif config.init_transforms:
+            warm_start_transforms(codec, config.init_transforms, config.lmbdas)
         elif config.gains_from_lmbdas:
             codec.initialize_gains(config.lmbdas)
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
@@ -293,6 +329,8 @@ def training_command(config: TrainConfig) -> str:
         parts.append("--residual-stages " + " ".join(str(s) for s in config.residual_stages))
     if config.gains_from_lmbdas:
         parts.append("--gains-from-lambdas")
+    if config.init_transforms:
+        parts.append(f"--init-transforms {config.init_transforms}")
     if config.init:
         parts.append(f"--init {config.init}")
     return " ".join(parts)
@@ -368,6 +406,11 @@ def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress
     }
     if config.init:
         entry_extra["training"]["init"] = weights_provenance(config.init)
+    if config.init_transforms:
+        from .codec import find_entry
+
+        source_folder, _, source_entry = find_entry(config.init_transforms)
+        entry_extra["training"]["init_transforms"] = weights_provenance(source_folder / source_entry["file"])
     if kodak:
         curve = learned_rd_curve(codec, load_kodak(kodak), progress=progress)
         entry_extra["kodak"] = [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in

@@ -24,6 +24,7 @@ LAMBDAS = (0.0018, 0.013, 0.0932)
 
 def small_hyperprior(**kwargs):
     keras.utils.set_random_seed(0)
+    kwargs.setdefault("residual_stages", (2,))
     codec = HyperpriorCodec(channels=16, latent_channels=24, hyper_channels=8, num_rates=3, **kwargs)
     codec.build()
     # Gains that spread the untrained latents over several integers, and differ by rate.
@@ -246,3 +247,14 @@ def test_crafted_version_2_files_never_crash(codec, photo):
             assert "\n" not in str(exc)
             outcomes["error"] += 1
     assert outcomes["error"] > 0  # the decoder does notice some crafted files
+
+
+def test_residual_stages_name_the_same_resolution_in_both_transforms():
+    from course_lib.codec import Decoder, Encoder
+
+    encoder, decoder = Encoder(8, 8, residual_stages=(2,)), Decoder(8, residual_stages=(2,))
+    encoder.build((None, 64, 64, 3))
+    decoder.build((None, 4, 4, 8))
+    assert [layer.name for layer in encoder.stack].index("residual_2") == 6  # right after downsample_2, gdn_2: 1/8
+    assert [layer.name for layer in decoder.stack].index("residual_0") == 2  # after upsample_0: 1/8
+    assert "residual_2" not in [layer.name for layer in decoder.stack]

@@ -153,3 +153,31 @@ def test_training_speed_benchmark_compares_both_precisions(photo_folder, tmp_pat
     assert result["bfloat16_over_float32_time"] == pytest.approx(
         result["rows"][1]["median_step_seconds"] / result["rows"][0]["median_step_seconds"])
     assert training_speed.main(["--data", str(tmp_path / "missing")]) == 2
+
+
+def test_warm_start_copies_the_transforms_and_fits_the_gains(photo_folder, tmp_path):
+    from keras import ops
+
+    from course_lib.hyperprior import HyperpriorCodec
+
+    training.train(_config(photo_folder, tmp_path / "run", steps=4), verbose=0)
+    training.ship(tmp_path / "run", "donor", folder=tmp_path / "weights")
+    donor_path = tmp_path / "weights" / "donor.weights.h5"
+    codec = HyperpriorCodec(channels=8, latent_channels=8, hyper_channels=4, num_rates=3)
+    codec.build()
+    provenance = training.warm_start_transforms(codec, str(donor_path), [0.01, 0.02, 0.05])
+    assert provenance["name"] == "donor"
+    from course_lib.codec import load_codec
+
+    donor = load_codec(str(donor_path))
+    for mine, theirs in zip(codec.encoder.weights + codec.decoder.weights, donor.encoder.weights + donor.decoder.weights):
+        assert np.array_equal(ops.convert_to_numpy(mine), ops.convert_to_numpy(theirs))
+    # Two donor lambdas: the fitted line passes through both of their gains exactly.
+    np.testing.assert_allclose(ops.convert_to_numpy(codec.log_gain)[[0, 2]], ops.convert_to_numpy(donor.log_gain),
+                               atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(codec.log_inverse_gain)[[0, 2]],
+                               ops.convert_to_numpy(donor.log_inverse_gain), atol=1e-5)
+    narrow = HyperpriorCodec(channels=8, latent_channels=8, hyper_channels=4, num_rates=3, residual_stages=(2,))
+    narrow.build()
+    with pytest.raises(ValueError, match="differ"):
+        training.warm_start_transforms(narrow, str(donor_path), [0.01, 0.02, 0.05])
