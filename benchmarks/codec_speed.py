@@ -18,21 +18,11 @@ import argparse
 import os
 import platform
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
-
-def median_seconds(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+from model_size import median_seconds  # noqa: E402  (same folder: one timing protocol for the benchmarks)
 
 
 def test_photo(path=None) -> tuple[np.ndarray, str]:

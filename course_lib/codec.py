@@ -107,8 +107,11 @@ class SubPixelConv2D(layers.Layer):
         return config
 
 
-class _Stack(layers.Layer):
-    """A readable chain of named layers (like ``keras.Sequential``, but a plain layer)."""
+class LayerStack(layers.Layer):
+    """A readable chain of named layers in ``self.stack`` (like ``keras.Sequential``, but a plain layer).
+
+    The transforms of notebooks 03, 06 and 12 are stacks; ``course_lib.complexity`` walks them.
+    """
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -129,7 +132,7 @@ class _Stack(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class Encoder(_Stack):
+class Encoder(LayerStack):
     """E, the analysis transform: image (B, H, W, 3) in [0, 1] -> latents (B, H/16, W/16, M).
 
     conv5x5/2 -> GDN -> residual block, three times (N channels), then
@@ -160,7 +163,7 @@ class Encoder(_Stack):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class Decoder(_Stack):
+class Decoder(LayerStack):
     """D, the synthesis transform: latents (B, h, w, M) -> image (B, 16h, 16w, 3), about [0, 1].
 
     Mirrors :class:`Encoder`: sub-pixel conv 2x up -> IGDN -> residual block,

@@ -46,7 +46,7 @@ def _spatial(shape) -> tuple[int, int]:
 
 def _count(layer, shape, prefix: str, out: dict) -> tuple:
     """Add the MACs of ``layer`` on inputs of ``shape`` to ``out``; return its output shape."""
-    from .codec import LearnedCodec, SubPixelConv2D, _Stack
+    from .codec import LearnedCodec, SubPixelConv2D, LayerStack
     from .restoration import RestorationNet
 
     name = f"{prefix}{layer.name}"
@@ -71,8 +71,8 @@ def _count(layer, shape, prefix: str, out: dict) -> tuple:
             _count(layer.projection, shape, f"{name}/", out)
         inner = _count(layer.conv1, shape, f"{name}/", out)
         return _count(layer.conv2, inner, f"{name}/", out)
-    if isinstance(layer, (_Stack, keras.Sequential)):  # the codec's Encoder and Decoder, or any Sequential
-        for sublayer in layer.stack if isinstance(layer, _Stack) else layer.layers:
+    if isinstance(layer, (LayerStack, keras.Sequential)):  # the codec's Encoder and Decoder, or any Sequential
+        for sublayer in layer.stack if isinstance(layer, LayerStack) else layer.layers:
             shape = _count(sublayer, shape, f"{name}/", out)
         return shape
     if isinstance(layer, LearnedCodec):

@@ -41,7 +41,7 @@ from scipy.special import ndtr
 
 from . import bitstream
 from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
-from .codec import DOWNSAMPLING, LearnedCodec, SubPixelConv2D, precision_policy
+from .codec import DOWNSAMPLING, LayerStack, LearnedCodec, SubPixelConv2D
 from .data import to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods, integer_pmf
 from .gdn import lower_bound
@@ -136,7 +136,7 @@ def scale_indices(scales: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- hyper transforms
 @keras.saving.register_keras_serializable(package="course_lib")
-class HyperEncoder(layers.Layer):
+class HyperEncoder(LayerStack):
     """h_a: gained latents y (B, h, w, M) -> z (B, h/4, w/4, K) (Minnen et al. 2018's layout).
 
     conv3x3 -> ReLU -> conv5x5/2 -> ReLU -> conv5x5/2, K channels. float32.
@@ -150,17 +150,6 @@ class HyperEncoder(layers.Layer):
                                     dtype="float32"),
                       layers.Conv2D(self.channels, 5, strides=2, padding="same", name="downsample_1", dtype="float32")]
 
-    def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, y):
-        for layer in self.stack:
-            y = layer(y)
-        return y
-
     def get_config(self):
         config = super().get_config()
         config.pop("dtype", None)
@@ -169,7 +158,7 @@ class HyperEncoder(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class HyperDecoder(layers.Layer):
+class HyperDecoder(LayerStack):
     """h_s: z_hat (B, h/4, w/4, K) -> (means, scales), each (B, h, w, M).
 
     sub-pixel up -> ReLU -> sub-pixel up -> ReLU -> conv3x3 to 2M channels
@@ -188,16 +177,12 @@ class HyperDecoder(layers.Layer):
                       layers.Activation("relu", name="relu_1", dtype="float32"),
                       layers.Conv2D(2 * self.latent_channels, 3, padding="same", name="parameters", dtype="float32")]
 
-    def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)[:-1] + (self.latent_channels,)
+        return shape, shape
 
     def call(self, z_hat):
-        for layer in self.stack:
-            z_hat = layer(z_hat)
-        means, raw_scales = ops.split(z_hat, 2, axis=-1)
+        means, raw_scales = ops.split(super().call(z_hat), 2, axis=-1)
         return means, ops.softplus(raw_scales)
 
     def get_config(self):
