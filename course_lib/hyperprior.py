@@ -21,9 +21,11 @@ range decoder. So the coder never uses the network's float32 output directly:
 
 * h_s is evaluated in float64 with NumPy (:func:`hyper_synthesis_float64`),
   whose result differs between machines only in the last bits; a scale then
-  picks a row of a fixed, log-spaced table (:data:`SCALE_TABLE`), and only an
-  index sitting within ~1e-12 of a boundary could flip (Ballé et al. 2019
-  remove even that with integer networks);
+  picks a row of a fixed, log-spaced table (:data:`SCALE_TABLE`), and only a
+  scale within ~1e-15 (relative) of a boundary could pick another row
+  (in float32, about 1 latent in 10^5 does; Ballé et al. 2019 remove the risk
+  with integer networks). Only the index must match: a mean that differs in
+  its last bit moves y_hat by as much, and desynchronises nothing;
 * each row's Gaussian is frozen into integer counts (:func:`gaussian_tables`),
   saved beside the weights with a checksum, like the factorized tables.
 
@@ -97,8 +99,8 @@ class GaussianConditional(layers.Layer):
         return config
 
 
-def gaussian_tables(precision: int = 16, tail_mass: float = 1e-6) -> EntropyTables:
-    """Integer tables for the range coder, one row per scale of :data:`SCALE_TABLE`.
+def gaussian_tables(precision: int = 16, tail_mass: float = 1e-6, scales=SCALE_TABLE) -> EntropyTables:
+    """Integer tables for the range coder, one row per scale of ``scales`` (default :data:`SCALE_TABLE`).
 
     Row k codes the residual ``round(y - mu)`` under N(0, SCALE_TABLE[k]^2):
     the integers within the central 1 - ``tail_mass`` of the Gaussian, plus the
@@ -106,10 +108,11 @@ def gaussian_tables(precision: int = 16, tail_mass: float = 1e-6) -> EntropyTabl
     exactly). Computed once with SciPy in float64 and saved as integers, so
     every machine codes with the same counts. Introduced in notebook 12.
     """
-    half_width = np.ceil(SCALE_TABLE * -_normal_quantile(tail_mass / 2)).astype(int)
+    scales = np.asarray(scales, np.float64)
+    half_width = np.ceil(scales * -_normal_quantile(tail_mass / 2)).astype(int)
     width = int(2 * half_width.max() + 2)
-    pmf = np.zeros((SCALE_TABLE.size, width), np.int32)
-    for k, (scale, half) in enumerate(zip(SCALE_TABLE, half_width)):
+    pmf = np.zeros((scales.size, width), np.int32)
+    for k, (scale, half) in enumerate(zip(scales, half_width)):
         values = np.arange(-half, half + 1, dtype=np.float64)
         mass = ndtr((0.5 - np.abs(values)) / scale) - ndtr((-0.5 - np.abs(values)) / scale)
         escape = 2.0 * ndtr(-(half + 0.5) / scale)
@@ -126,12 +129,13 @@ def _normal_quantile(p: float) -> float:
     return float(ndtri(p))
 
 
-def scale_indices(scales: np.ndarray) -> np.ndarray:
-    """Row of :data:`SCALE_TABLE` for each scale: the nearest table value in log scale, int32."""
-    log_table = np.log(SCALE_TABLE)
-    log_scales = np.log(np.clip(np.asarray(scales, np.float64), SCALE_TABLE[0], SCALE_TABLE[-1]))
+def scale_indices(scales: np.ndarray, table=SCALE_TABLE) -> np.ndarray:
+    """Row of ``table`` (log-spaced; default :data:`SCALE_TABLE`) for each scale: the nearest in log scale, int32."""
+    table = np.asarray(table, np.float64)
+    log_table = np.log(table)
+    log_scales = np.log(np.clip(np.asarray(scales, np.float64), table[0], table[-1]))
     step = log_table[1] - log_table[0]
-    return np.clip(np.round((log_scales - log_table[0]) / step), 0, SCALE_TABLE.size - 1).astype(np.int32)
+    return np.clip(np.round((log_scales - log_table[0]) / step), 0, table.size - 1).astype(np.int32)
 
 
 # --------------------------------------------------------------------------- hyper transforms
@@ -193,11 +197,20 @@ class HyperDecoder(LayerStack):
 
 
 def _conv_same_float64(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Stride-1 'same' convolution (odd kernel) of (H, W, C_in) in float64 -> (H, W, C_out)."""
+    """Stride-1 'same' convolution (odd kernel) of (H, W, C_in) in float64 -> (H, W, C_out).
+
+    One matrix product per kernel offset, summed in a fixed order: memory stays
+    at the input and output (no k^2-times larger window copy).
+    """
     k = kernel.shape[0]
+    h, w = x.shape[:2]
     padded = np.pad(x, ((k // 2, k // 2), (k // 2, k // 2), (0, 0)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(0, 1))  # (H, W, C_in, k, k)
-    return np.einsum("hwcij,ijco->hwo", windows, kernel.astype(np.float64), optimize=True) + bias
+    kernel = kernel.astype(np.float64)
+    out = np.broadcast_to(np.asarray(bias, np.float64), (h, w, kernel.shape[-1])).copy()
+    for i in range(k):
+        for j in range(k):
+            out += padded[i:i + h, j:j + w] @ kernel[i, j]
+    return out
 
 
 def _depth_to_space(x: np.ndarray) -> np.ndarray:
@@ -210,8 +223,10 @@ def hyper_synthesis_float64(hyper_decoder: HyperDecoder, z_hat: np.ndarray):
     """h_s of one image in float64 NumPy: z_hat (h', w', K) -> (means, scales), each (4h', 4w', M).
 
     The coder's copy of :class:`HyperDecoder` (same weights, same result up to
-    float32 rounding), deterministic to ~1e-15 on any machine. Scales are
-    bounded below by :data:`SCALE_BOUND`.
+    float32 rounding). Two machines agree to about 1e-15 relative (BLAS may sum
+    in another order), so a scale index can differ only for a scale within
+    that distance of a table boundary. Scales are bounded below by
+    :data:`SCALE_BOUND`.
     """
     x = np.asarray(z_hat, np.float64)
     for layer in hyper_decoder.stack:
@@ -249,7 +264,10 @@ class HyperpriorCodec(LearnedCodec):
       with either precision loads the other's weights).
 
     ``call(x, training, rate)`` returns the dict of ``LearnedCodec.call`` plus
-    ``bits_z`` and ``bits_y`` (B,), ``scales`` (B, h, w, M).
+    ``bits_z`` and ``bits_y`` (B,), ``scales`` (B, h, w, M). Training draws
+    integer rate levels only; a rate between two levels interpolates the gains
+    (as for the factorized codec), and h_a and h_s see latents whose scale lies
+    between the two levels' - they work there, but were not trained on it.
     """
 
     def __init__(self, channels: int = 64, latent_channels: int = 128, num_rates: int = 1,
@@ -375,11 +393,17 @@ class HyperpriorCodec(LearnedCodec):
 
     @property
     def model_key(self) -> bytes:
-        """The fingerprint both tables share in a file's header and CRC."""
+        """The model's fingerprint in a file's header (first byte) and CRC: a SHA-256 of
+        z's tables, the scale tables and h_s's weights (h_s picks y's tables, so it is
+        part of y's entropy model: another checkpoint with the same z tables must not
+        pass for this one)."""
         import hashlib
 
         self._require_tables()
-        return hashlib.sha256(self.tables.fingerprint() + self.scale_tables.fingerprint()).digest()
+        digest = hashlib.sha256(self.tables.fingerprint() + self.scale_tables.fingerprint())
+        for weight in self.hyper_decoder.weights:
+            digest.update(np.ascontiguousarray(ops.convert_to_numpy(weight), "<f4").tobytes())
+        return digest.digest()
 
     def compress(self, image, rate: float = 0.0, encoded: np.ndarray | None = None) -> bytes:
         """Compress a uint8 image to ``.rcz`` version-2 bytes (z's stream, then y's)."""

@@ -258,3 +258,25 @@ def test_residual_stages_name_the_same_resolution_in_both_transforms():
     assert [layer.name for layer in encoder.stack].index("residual_2") == 6  # right after downsample_2, gdn_2: 1/8
     assert [layer.name for layer in decoder.stack].index("residual_0") == 2  # after upsample_0: 1/8
     assert "residual_2" not in [layer.name for layer in decoder.stack]
+
+
+def test_model_key_covers_the_hyper_decoder(photo):
+    a, b = small_hyperprior(), small_hyperprior()
+    assert a.model_key == b.model_key and a.tables == b.tables
+    kernel = b.hyper_decoder.stack[-1].kernel
+    kernel.assign(kernel * 1.01)  # another h_s with the same z tables: its files must not pass for a's
+    assert b.tables == a.tables and b.model_key != a.model_key
+    with pytest.raises(BitstreamError):
+        a.decompress(b.compress(photo[:64, :64], 0))
+
+
+def test_a_coarser_scale_table_codes_the_same_values():
+    coarse = SCALE_TABLE[::4]
+    tables = gaussian_tables(scales=coarse)
+    assert tables.channels == 16
+    rng = np.random.default_rng(4)
+    scales = np.exp(rng.uniform(np.log(0.2), np.log(40), (6, 8)))
+    rows = scale_indices(scales, coarse)
+    assert np.all(np.abs(np.log(coarse[rows]) - np.log(scales)) <= np.log(coarse[1] / coarse[0]) / 2 + 1e-9)
+    values = np.round(rng.normal(0, scales)).astype(np.int64)
+    assert np.array_equal(decode_symbols(encode_symbols(values, rows, tables), rows, tables), values)
