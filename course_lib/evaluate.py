@@ -106,6 +106,14 @@ def name_of(weights) -> str:
     return DEFAULT_MODEL if weights is None else str(weights)
 
 
+def weights_sha256(weights) -> str:
+    """The SHA-256 of the weights file a ``--weights`` argument names (from its manifest entry),
+    so that a results file can be matched to the weights that produced it."""
+    from .codec import find_entry
+
+    return find_entry(weights)[2]["sha256"]
+
+
 def _table(curve: dict) -> str:
     rows = [f"  {'rate':>6} {'bpp':>7} {'PSNR dB':>8} {'MS-SSIM':>8}"]
     for r, b, p, s in zip(curve["rate"], curve["bpp"], curve["psnr"], curve["msssim"]):
@@ -184,7 +192,7 @@ def main(argv=None) -> int:
         result = {"command": "python -m course_lib.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
                   "points": [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
                              zip(learned["rate"], learned["bpp"], learned["psnr"], learned["msssim"])],
-                  "model": name_of(args.weights),
+                  "model": name_of(args.weights), "weights_sha256": weights_sha256(args.weights),
                   "bd_rate": bd, "bd_rate_psnr_window": windows,
                   f"bd_rate_{BD_WINDOW[0]:g}_{BD_WINDOW[1]:g}_db": bd_fixed,
                   "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
