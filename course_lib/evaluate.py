@@ -93,7 +93,7 @@ def bd_windows(learned: dict, baseline_curves: dict, window=None) -> dict[str, l
     out = {}
     for name, curve in baseline_curves.items():
         try:
-            out[name] = [round(v, 3) for v in bd_window(curve["psnr"], learned["psnr"], window)]
+            out[name] = list(bd_window(curve["psnr"], learned["psnr"], window))
         except ValueError:
             out[name] = None
     return out
