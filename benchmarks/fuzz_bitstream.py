@@ -1,9 +1,11 @@
 """Fuzz the .rcz decoder: damaged files must raise BitstreamError, nothing else.
 
-    python benchmarks/fuzz_bitstream.py --n 10000 [--seed 0]
+    python benchmarks/fuzz_bitstream.py --n 10000 [--seed 0] [--version 2]
 
-Makes a tiny random codec (the decoder path is the same for any weights),
-compresses a small photo crop, then feeds ``LearnedCodec.decompress`` with
+Makes a tiny random codec (the decoder path is the same for any weights):
+the factorized codec for format version 1, the hyperprior codec of notebook 12
+for version 2 (two streams, the boundary between them crafted too);
+compresses a small photo crop, then feeds its ``decompress`` with
 mutated files: random bytes (some behind valid magic and version), truncations,
 bit flips, overwritten bytes, inserted and deleted bytes, and "crafted" files
 whose header fields or payload were changed *and* whose CRC was recomputed,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import os
 import re
 import sys
@@ -29,8 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 
-def mutations(data: bytes, tables, rng: np.random.Generator):
-    """Yield (kind, mutated bytes) forever, cycling through the kinds."""
+def mutations(data: bytes, key: bytes, rng: np.random.Generator):
+    """Yield (kind, mutated bytes) forever, cycling through the kinds; ``key`` seals crafted files' CRCs."""
     from course_lib import bitstream
 
     kinds = ["random", "random behind magic", "truncated", "bit flips", "byte overwrite",
@@ -41,7 +44,7 @@ def mutations(data: bytes, tables, rng: np.random.Generator):
             if kind == "random":
                 out = rng.bytes(int(rng.integers(0, 80)))
             elif kind == "random behind magic":
-                out = bitstream.MAGIC + bytes([bitstream.VERSION]) + rng.bytes(int(rng.integers(0, 80)))
+                out = bitstream.MAGIC + data[2:3] + rng.bytes(int(rng.integers(0, 80)))
             elif kind == "truncated":
                 out = data[:int(rng.integers(0, len(data)))]
             elif kind == "bit flips":
@@ -60,16 +63,16 @@ def mutations(data: bytes, tables, rng: np.random.Generator):
                 out = bytes(b[:pos]) + bytes(b[pos + int(rng.integers(1, 9)):])
             else:
                 header = bitstream.read_header(data)
-                words = np.frombuffer(data[bitstream.HEADER_SIZE:], "<u4")
+                words = np.frombuffer(data[header.size:], "<u4")
                 if kind == "crafted header":  # plausible sizes and rate, valid CRC
-                    header = bitstream.Header(header.model_id, int(rng.integers(0, 256)),
-                                              int(rng.integers(1, 97)), int(rng.integers(1, 97)), header.words)
-                else:  # random payload words, valid CRC
+                    header = dataclasses.replace(header, rate_byte=int(rng.integers(0, 256)),
+                                                 height=int(rng.integers(1, 97)), width=int(rng.integers(1, 97)))
+                else:  # random payload words (and, in version 2, a random boundary between the streams), valid CRC
                     words = rng.integers(0, 2 ** 32, size=int(rng.integers(0, 2 * len(words) + 2)), dtype=np.uint32)
-                    header = bitstream.Header(header.model_id, header.rate_byte, header.height, header.width,
-                                              int(words.size))
+                    side = int(rng.integers(0, words.size + 1)) if header.version == 2 else 0
+                    header = dataclasses.replace(header, words=int(words.size) - side, side_words=side)
                 head, payload = header.to_bytes(), words.astype("<u4").tobytes()
-                crc = bitstream._checksum(head, tables.fingerprint(), payload)
+                crc = bitstream._checksum(head, key, payload)
                 out = head + crc.to_bytes(4, "big") + payload
             yield kind, out
 
@@ -78,6 +81,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="number of mutated files (default 10000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--version", type=int, default=1, choices=[1, 2],
+                        help="format version: 1 = factorized codec, 2 = hyperprior codec (notebook 12)")
     args = parser.parse_args(argv)
 
     import keras
@@ -87,12 +92,18 @@ def main(argv=None) -> int:
     from course_lib.data import course_photo
 
     keras.utils.set_random_seed(args.seed)
-    codec = LearnedCodec(channels=8, latent_channels=12)
+    if args.version == 1:
+        codec = LearnedCodec(channels=8, latent_channels=12)
+    else:
+        from course_lib.hyperprior import HyperpriorCodec
+
+        codec = HyperpriorCodec(channels=8, latent_channels=12, hyper_channels=4, residual_stages=(2,))
     codec.build()
     codec.log_gain.assign(np.full(codec.log_gain.shape, np.log(8.0), np.float32))
     tables = codec.update_tables()
+    key = tables.fingerprint() if args.version == 1 else codec.model_key
     data = codec.compress(course_photo("astronaut")[200:240, 180:244])
-    print(f"original file: {len(data)} bytes; fuzzing {args.n} mutations (seed {args.seed})")
+    print(f"original file (format version {data[2]}): {len(data)} bytes; fuzzing {args.n} mutations (seed {args.seed})")
 
     rng = np.random.default_rng(args.seed)
     messages = collections.Counter()
@@ -100,7 +111,7 @@ def main(argv=None) -> int:
     unexpected = collections.Counter()
     examples = {}
     start = time.perf_counter()
-    for _, (kind, mutated) in zip(range(args.n), mutations(data, tables, rng)):
+    for _, (kind, mutated) in zip(range(args.n), mutations(data, key, rng)):
         try:
             image = codec.decompress(mutated)
         except BitstreamError as exc:

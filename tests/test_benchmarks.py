@@ -98,3 +98,12 @@ def test_codec_speed_prints_each_shipped_model_against_the_first(tmp_path, capsy
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert list(rows) == names and rows[names[0]][-1] == "1.00x"
     assert codec_speed.main(["--image", str(tmp_path / "missing.png")]) == 2
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_fuzz_benchmark_finds_no_unexpected_exception(version, capsys):
+    import fuzz_bitstream
+
+    assert fuzz_bitstream.main(["--n", "180", "--version", str(version)]) == 0
+    out = capsys.readouterr().out
+    assert f"format version {version}" in out and "unexpected exceptions:\n       0  none" in out
