@@ -23,6 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from .config import import_tensorflow_quietly  # noqa: E402  (light: no TensorFlow until called)
+
 EXIT_BAD_INPUT = 2
 
 
@@ -65,25 +67,6 @@ def _model_for_file(data: bytes):
     raise WeightsError(f"no model with id {model_id} in {WEIGHTS_DIR / 'manifest.json'}; pass --weights")
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with stderr muted at the file-descriptor level.
-
-    TF 2.21's C++ runtime prints start-up notices (oneDNN, absl) on import that
-    ``TF_CPP_MIN_LOG_LEVEL`` does not silence; they would bury our one-line
-    messages. Python exceptions still propagate normally.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def run(args) -> None:
     from .bitstream import read_header
     from .data import load_image, save_image
@@ -97,7 +80,7 @@ def run(args) -> None:
             raise FileNotFoundError(f"{path}: no such file")
         data = path.read_bytes()
         read_header(data)
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
     from .codec import load_codec
 
     if args.command == "compress":

@@ -31,11 +31,38 @@ def pick(full, fast):
     return fast if fast_mode() else full
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras with stderr muted at the file-descriptor level.
+
+    TF 2.21's C++ runtime prints start-up notices (oneDNN, absl) on import that
+    ``TF_CPP_MIN_LOG_LEVEL`` does not silence; they would bury a command line's
+    one-line messages and clutter every notebook's first cell. Python
+    exceptions (an ImportError, say) still propagate normally.
+    """
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def set_seed(seed: int = 0) -> None:
-    """Seed Python, NumPy and (if imported) Keras/TensorFlow for reproducible runs."""
+    """Seed Python, NumPy and (if importable) Keras/TensorFlow for reproducible runs.
+
+    Imports TensorFlow quietly (:func:`import_tensorflow_quietly`), so the
+    first cell of a notebook shows no start-up notices.
+    """
     random.seed(seed)
     np.random.seed(seed)
     try:
+        import_tensorflow_quietly()
         import keras
 
         keras.utils.set_random_seed(seed)
