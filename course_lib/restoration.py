@@ -374,7 +374,7 @@ def train(config: RestorationTrainConfig, verbose: int = 1, command: str | None 
 
     started = time.time()
     model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch, validation_data=validation,
-              verbose=verbose,
+              verbose=verbose, shuffle=False,  # the crops are drawn at random already; a dataset cannot be shuffled
               callbacks=[keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
                          keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)])
     model.save_weights(str(out / "restoration.weights.h5"))

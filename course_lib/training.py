@@ -264,7 +264,7 @@ def train(config: TrainConfig, verbose: int = 1):
     progress = _Progress(out, codec, config.steps_per_epoch)
     trainer.fit(
         dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch, validation_data=val,
-        verbose=verbose,
+        verbose=verbose, shuffle=False,  # the crops are drawn at random already; a dataset cannot be shuffled
         callbacks=[keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
                    keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
                    progress])  # after CSVLogger: it reads the row CSVLogger wrote
