@@ -176,21 +176,11 @@ class EntropyTables:
         latents (channel by channel, in raster order) whether each lies below
         its support and how far beyond the support's edge it lies (d >= 0)."""
         v = np.asarray(values)
-        if not np.issubdtype(v.dtype, np.integer):
-            raise ValueError(f"latents must be integers, got dtype {v.dtype}")
         if v.ndim < 1 or v.shape[0] != self.channels:
             raise ValueError(f"latents must have {self.channels} channels first, got shape {v.shape}")
-        v = v.reshape(self.channels, -1).astype(np.int64)
-        if v.size and np.abs(v).max() > LATENT_LIMIT:
-            raise ValueError(f"latents must lie within +-{LATENT_LIMIT}")
-        index = v - self.offset[:, None]
-        size = self.support_size[:, None].astype(np.int64)
-        outside = (index < 0) | (index >= size)
-        symbols = np.where(outside, size, index).astype(np.int32)
-        index, size = index[outside], np.broadcast_to(size, v.shape)[outside]
-        below = index < 0
-        overshoot = np.where(below, -index - 1, index - size)
-        return symbols, below, overshoot
+        count = v[0].size
+        symbols, below, overshoot = _split_rows(self, v.reshape(-1), _channel_rows(self, count))
+        return symbols.reshape(self.channels, count), below, overshoot
 
     def model(self, channel: int):
         """The ``constriction`` categorical model of one channel (symbols 0..size, size = escape)."""

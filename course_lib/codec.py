@@ -52,7 +52,7 @@ from .config import WEIGHTS_DIR
 from .data import sha256_file, to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods
 from .gdn import GDN
-from .quantization import quantize
+from .quantization import rate_and_decoder_values
 
 #: Each latent covers a 16x16 block of pixels (four stride-2 steps).
 DOWNSAMPLING = 16
@@ -293,11 +293,15 @@ class LearnedCodec(keras.Model):
         self.tables: EntropyTables | None = None
 
     def build(self, input_shape=(None, None, None, 3)):
+        self.prior.build(self._build_transforms(input_shape))
+        self.built = True
+
+    def _build_transforms(self, input_shape) -> tuple:
+        """Build E and D for images of ``input_shape``; returns the latents' shape."""
         self.encoder.build(input_shape)
         latent_shape = self.encoder.compute_output_shape(input_shape)
-        self.prior.build(latent_shape)
         self.decoder.build(latent_shape)
-        self.built = True
+        return latent_shape
 
     # ----------------------------------------------------------------- rates
     def gains(self, rate=0.0):
@@ -368,12 +372,8 @@ class LearnedCodec(keras.Model):
                              "the inference methods pad any size")
         gain, inverse_gain = self.gains(rate)
         y = ops.cast(self.encoder(x), "float32") * gain
-        if training:
-            mode = self.train_quantization
-            y_for_rate = quantize(y, "ste" if mode == "ste" else "noise", seed=self.noise_seed)
-            y_for_decoder = y_for_rate if mode == "noise" else quantize(y, "ste")
-        else:
-            y_for_rate = y_for_decoder = quantize(y, "round")
+        y_for_rate, y_for_decoder = rate_and_decoder_values(
+            y, self.train_quantization if training else "round", self.noise_seed)
         likelihoods = self.prior(y_for_rate)
         x_hat = ops.cast(self.decoder(y_for_decoder * inverse_gain), "float32")
         bits = bits_from_likelihoods(likelihoods, axis=(1, 2, 3))

@@ -47,7 +47,7 @@ from .codec import DOWNSAMPLING, LayerStack, LearnedCodec, SubPixelConv2D
 from .data import to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods, integer_pmf
 from .gdn import lower_bound
-from .quantization import quantize
+from .quantization import rate_and_decoder_values
 
 __all__ = ["SCALE_BOUND", "SCALE_TABLE", "GaussianConditional", "HyperEncoder", "HyperDecoder",
            "HyperpriorCodec", "gaussian_tables", "scale_indices", "hyper_synthesis_float64"]
@@ -283,9 +283,7 @@ class HyperpriorCodec(LearnedCodec):
         self.scale_tables: EntropyTables | None = None
 
     def build(self, input_shape=(None, None, None, 3)):
-        self.encoder.build(input_shape)
-        latent_shape = self.encoder.compute_output_shape(input_shape)
-        self.decoder.build(latent_shape)
+        latent_shape = self._build_transforms(input_shape)
         self.hyper_encoder.build(latent_shape)
         hyper_shape = (latent_shape[0], None, None, self.hyper_channels)
         self.prior.build(hyper_shape)
@@ -308,10 +306,10 @@ class HyperpriorCodec(LearnedCodec):
         y = ops.cast(self.encoder(x), "float32") * gain
         z = self.hyper_encoder(y)
         mode = self.train_quantization if training else "round"
-        z_for_rate, z_for_decoder = _quantize_pair(z, mode, self.noise_seed)
+        z_for_rate, z_for_decoder = rate_and_decoder_values(z, mode, self.noise_seed)
         means, scales = self.hyper_decoder(z_for_decoder)
         # y is quantized around its predicted mean: y_hat = round(y - mu) + mu.
-        y_for_rate, y_for_decoder = _quantize_pair(y - means, mode, self.noise_seed)
+        y_for_rate, y_for_decoder = rate_and_decoder_values(y - means, mode, self.noise_seed)
         likelihoods_y = self.conditional(y_for_rate, ops.zeros_like(scales), scales)
         likelihoods_z = self.prior(z_for_rate)
         x_hat = ops.cast(self.decoder((y_for_decoder + means) * inverse_gain), "float32")
@@ -380,16 +378,15 @@ class HyperpriorCodec(LearnedCodec):
 
     def update_tables(self, **export_options) -> EntropyTables:
         """Freeze z's factorized prior into integer tables and make the Gaussian scale tables."""
-        self._check_ready()
-        self.tables = self.prior.export_tables(**export_options)
         self.scale_tables = gaussian_tables()
-        return self.tables
+        return super().update_tables(**export_options)
 
     def _require_tables(self) -> EntropyTables:
-        if self.tables is None or self.scale_tables is None:
-            raise RuntimeError("no entropy tables: call codec.update_tables() after training "
+        tables = super()._require_tables()
+        if self.scale_tables is None:
+            raise RuntimeError("no scale tables: call codec.update_tables() after training "
                                "(or load a saved codec with load_codec)")
-        return self.tables
+        return tables
 
     @property
     def model_key(self) -> bytes:
@@ -443,11 +440,3 @@ class HyperpriorCodec(LearnedCodec):
                       residual_stages=list(self.residual_stages))
         return config
 
-
-def _quantize_pair(values, mode: str, seed):
-    """(values for the rate, values for the decoder) under a training quantization mode or ``"round"``."""
-    if mode == "round":
-        rounded = quantize(values, "round")
-        return rounded, rounded
-    for_rate = quantize(values, "ste" if mode == "ste" else "noise", seed=seed)
-    return for_rate, (for_rate if mode == "noise" else quantize(values, "ste"))

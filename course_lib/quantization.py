@@ -50,3 +50,18 @@ def quantize(y, mode: str, seed=None):
     if mode in ("round", "dequantize"):
         return ops.round(y)
     raise ValueError(f"unknown quantization mode {mode!r}; choose one of {QUANTIZATION_MODES}")
+
+
+def rate_and_decoder_values(y, mode: str, seed=None):
+    """(values for the rate, values for the decoder) of latents ``y`` under a codec's quantization ``mode``.
+
+    ``mode`` is a training mode of :class:`course_lib.codec.LearnedCodec`
+    (``"noise"``, ``"ste"``, ``"mixed"``: noise for the rate, straight-through
+    rounding for the decoder; Minnen & Singh 2020) or ``"round"`` for
+    evaluation, where both are the rounded values. Introduced in notebook 07.
+    """
+    if mode == "round":
+        rounded = quantize(y, "round")
+        return rounded, rounded
+    for_rate = quantize(y, "ste" if mode == "ste" else "noise", seed=seed)
+    return for_rate, (for_rate if mode == "noise" else quantize(y, "ste"))
