@@ -1,21 +1,19 @@
 """Student copies (tools/student_copies.py, ``make student``).
 
 Every notebook: its solution markers are well formed, and its copy keeps every cell but the solutions, which become
-``raise NotImplementedError``, with no outputs. Executed in a kernel (fast mode): the copy runs up to its first
-exercise, the exercise raises NotImplementedError, and the self-check after it fails on an empty answer and passes
-on the solution.
+a ``raise NotImplementedError`` stub naming the answers, with no outputs. Every exercise: the self-check reads only
+the exercise's answers, the prompt and the stub name each of them, and each is checked by a ``course_lib.checks``
+helper called with its name.
 
-Every notebook already runs top to bottom with its solutions under nbval, so executing copies is only about the
-exercise protocol; it is the slow part. By default it runs for notebook 00 only; set
-``COURSE_STUDENT_NOTEBOOKS=all`` (every notebook with exercises, several minutes) or a comma-separated list of
-number prefixes (``COURSE_STUDENT_NOTEBOOKS=00,10,11``).
+Executing the copies is part of tests/test_notebooks.py, which runs every notebook anyway: there, each stub must
+raise, each self-check must fail with a message naming the answer when that answer is wrong, and pass with the
+solution.
 """
 
 import ast
 import importlib.util
 import json
-import os
-import textwrap
+import re
 from pathlib import Path
 
 import pytest
@@ -35,9 +33,6 @@ def has_exercises(path):
 
 
 WITH_EXERCISES = [path for path in NOTEBOOKS if has_exercises(path)]
-_selected = os.environ.get("COURSE_STUDENT_NOTEBOOKS", "00")
-EXECUTED = [path for path in WITH_EXERCISES
-            if _selected == "all" or path.name.split("_")[0] in _selected.split(",")]
 
 
 def test_the_course_has_exercises():
@@ -61,7 +56,7 @@ def test_copy_has_no_solution_and_no_outputs(path):
             lines = old.split("\n")
             solution = {line.strip() for start, end in regions for line in lines[start + 1:end] if line.strip()}
             assert "SOLUTION" not in new
-            assert new.count(STUB) == len(regions)
+            assert new.count("raise NotImplementedError(") == len(regions)
             assert not solution & {line.strip() for line in new.split("\n")}, "solution text left in the copy"
             ast.parse(new)  # still valid Python
         else:
@@ -79,7 +74,7 @@ def notebook_of(*cells):
 def test_stub_keeps_the_indentation_of_the_marker():
     exercise = f"def area(r):\n    {BEGIN}\n    return 3.14159 * r * r\n    {END}\n\nx = 1"
     stripped = student_copies.strip_solutions(exercise)
-    assert stripped == f'def area(r):\n    {STUB}\n\nx = 1'
+    assert stripped == 'def area(r):\n    raise NotImplementedError("write the body of area")\n\nx = 1'
     namespace = {}
     exec(stripped, namespace)  # the cell itself runs; calling the function raises
     with pytest.raises(NotImplementedError):
@@ -118,80 +113,71 @@ def test_command_line_writes_the_copies(tmp_path):
     assert student_copies.main(["--check", str(path)]) == 0
 
 
-# --------------------------------------------------------------------------- executed in a kernel
-def empty_answer(solution: str, indent: str) -> str:
-    """The solution's definitions kept but empty: names bound to None, functions that return None, empty classes.
-
-    Statements that do work instead of defining an answer (calls, loops) are dropped. Inside a function body
-    (``indent`` not empty) the empty answer is ``return None``.
-    """
-    if indent:
-        return indent + "return None"
-    lines = []
-    for node in ast.parse(textwrap.dedent(solution)).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            lines.append(f"def {node.name}(*args, **kwargs):\n    return None")
-        elif isinstance(node, ast.ClassDef):
-            lines.append(f"class {node.name}:\n    pass")
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)]
-            lines += [f"{name} = None" for name in names]
-    return "\n".join(lines) or "pass"
+# --------------------------------------------------------------------------- answers, stubs and self-checks
+def exercises_of(path):
+    """(exercise cell index, its source, its self-check's source, the prompt: the markdown cell above it)."""
+    cells = student_copies.read_notebook(path)["cells"]
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code" and BEGIN in source_of(cell):
+            above = index - 1
+            while cells[above]["cell_type"] != "markdown":
+                above -= 1
+            yield index, source_of(cell), source_of(cells[index + 1]), source_of(cells[above])
 
 
-def with_region_replaced(source: str, replacement) -> str:
-    """``source`` with its (first) solution region replaced by ``replacement(solution, indent)``."""
-    lines = source.split("\n")
-    start, end = student_copies.solution_regions(source)[0]
-    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-    return "\n".join(lines[:start] + [replacement("\n".join(lines[start + 1:end]), indent)] + lines[end + 1:])
+ALL_EXERCISES = [(path, index, exercise, check, prompt) for path in WITH_EXERCISES
+                 for index, exercise, check, prompt in exercises_of(path)]
+EXERCISE_IDS = [f"{path.stem[:2]}-cell{index}" for path, index, *_ in ALL_EXERCISES]
 
 
-def test_empty_answer_keeps_names_and_drops_work():
-    solution = "class Net:\n    x = 1\n\n\nmine = Net()\nmine.build()\nfor k in range(3):\n    pass\na, b = 1, 2"
-    assert empty_answer(solution, "") == "class Net:\n    pass\nmine = None\na = None\nb = None"
-    assert empty_answer("    return 42", "    ") == "    return None"
+@pytest.mark.parametrize("path, index, exercise, check, prompt", ALL_EXERCISES, ids=EXERCISE_IDS)
+def test_prompt_and_stub_name_every_answer(path, index, exercise, check, prompt):
+    """The check reads only answers, and the prompt and the stub name each of them (in a `code span`)."""
+    names = student_copies.answer_names(exercise, check)
+    assert names, "the self-check reads nothing the solution defines"
+    stub = student_copies.strip_solutions(exercise, check)
+    spans = re.findall(r"`([^`]*)`", prompt)
+    for name in names:
+        assert name in stub, f"the stub does not name {name}"
+        assert any(re.search(rf"\b{re.escape(name)}\b", span) for span in spans), f"the prompt does not name `{name}`"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", EXECUTED, ids=lambda p: p.stem)
-def test_student_copy_runs_to_the_first_exercise(path, monkeypatch):
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+@pytest.mark.parametrize("path, index, exercise, check, prompt", ALL_EXERCISES, ids=EXERCISE_IDS)
+def test_every_answer_has_a_named_check(path, index, exercise, check, prompt):
+    """Each answer is checked by a course_lib.checks helper called with its name (so failures name it)."""
+    named = set()
+    for node in ast.walk(ast.parse(check)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("expect_") and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                named.add(first.value)
+            elif isinstance(first, ast.Name):  # a loop over (name, value) pairs: the names are string constants
+                named |= {c.value for c in ast.walk(ast.parse(check)) if isinstance(c, ast.Constant)
+                          and isinstance(c.value, str)}
+    for name in student_copies.answer_names(exercise, check):
+        assert name in named, f"no expect_*({name!r}, ...) in the self-check"
+    assert "print(" not in check.split("passed(")[0] or "exercise" not in check, "use checks.passed to report success"
 
-    monkeypatch.setenv("COURSE_FAST", "1")  # the kernel inherits the environment
-    original = student_copies.read_notebook(path)
-    notebook = nbformat.from_dict(student_copies.student_notebook(original))
-    for cell in notebook.cells:
-        cell.source = source_of(cell)                     # nbclient wants one string per cell, as nbformat.read gives
-    exercise = next(i for i, cell in enumerate(notebook.cells) if STUB in cell.source)
-    self_check = exercise + 1
-    solution_source = source_of(original["cells"][exercise])
-    begin_line = solution_source.split("\n")[student_copies.solution_regions(solution_source)[0][0]]
-    in_function = begin_line[:1].isspace()                # the solution is a function body
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
 
-    def run(index, source=None):
-        if source is not None:
-            notebook.cells[index].source = source
-        client.execute_cell(notebook.cells[index], index)
+def test_answers_of_each_kind_of_solution():
+    check = "expect_close('a', a + b + f(1) + Net + zigzag(2), 0)"
+    assert student_copies.answers(f"{BEGIN}\na, b = 1, 2\nhelper = 3\n{END}", check) == \
+        [([("a", "value"), ("b", "value")], False)]
+    assert student_copies.answers(f"{BEGIN}\ndef f(x):\n    return x\n\n\nclass Net:\n    pass\n{END}", check) == \
+        [([("f", "function"), ("Net", "class")], False)]
+    assert student_copies.answers(f"def zigzag(n):\n    {BEGIN}\n    return n\n    {END}", check) == \
+        [([("zigzag", "function")], True)]
+    # The check's own names do not count: it defines `c` before reading it.
+    assert student_copies.answer_names(f"{BEGIN}\nc = 1\nd = 2\n{END}", "c = 0\nexpect_close('d', d + c, 2)") == ["d"]
 
-    with client.setup_kernel():
-        for index in range(exercise):
-            run(index)                                   # everything before the first exercise runs
-        if in_function:                                  # the stub sits in a function: calling it raises
-            run(exercise)
-            with pytest.raises(CellExecutionError) as raised:
-                run(self_check)
-        else:
-            with pytest.raises(CellExecutionError) as raised:
-                run(exercise)
-        assert raised.value.ename == "NotImplementedError"
-        run(exercise, with_region_replaced(solution_source, empty_answer))
-        with pytest.raises(CellExecutionError):
-            run(self_check)                              # an empty answer must not pass the self-check
-        run(exercise, solution_source)
-        run(self_check)                                  # the solution passes
+
+def test_stubs_name_the_answers():
+    exercise = f"given = 1\n\n{BEGIN}\nanswer_bpp = 8\nanswer_ratio = 3\nscratch = 0\n{END}"
+    check = "expect_close('answer_bpp', answer_bpp, 1)\nexpect_close('answer_ratio', answer_ratio, 1)"
+    assert student_copies.strip_solutions(exercise, check) == \
+        'given = 1\n\nraise NotImplementedError("define answer_bpp and answer_ratio")'
+    function = f"def zigzag(n=8):\n    {BEGIN}\n    return n\n    {END}"
+    assert student_copies.strip_solutions(function, "zigzag(8)") == \
+        'def zigzag(n=8):\n    raise NotImplementedError("write the body of zigzag")'
+    classes = f"{BEGIN}\nclass Net:\n    pass\n\n\ndef f():\n    pass\n{END}"
+    assert student_copies.strip_solutions(classes, "Net, f") == 'raise NotImplementedError("define class Net and f(...)")'

@@ -9,9 +9,16 @@ An exercise cell holds its solution between two marker lines::
     answer = 42
     ### END SOLUTION
 
-In the student copy the markers and everything between them become one line,
-``raise NotImplementedError("your answer here")``, at the indentation of the
-BEGIN marker (so a solution inside a function body stays inside the function).
+In the student copy the markers and everything between them become one line
+at the indentation of the BEGIN marker (so a solution inside a function body
+stays inside the function) that names what the student must write::
+
+    raise NotImplementedError("define answer_bpp and answer_ratio")
+    raise NotImplementedError("write the body of zigzag")
+
+The names are the exercise's **answers** (:func:`answer_names`): the names the
+solution defines and its self-check (the next code cell) reads. The prompt in
+the markdown above must name them too (tests/test_student_copies.py checks it).
 Every code cell loses its outputs; everything else (markdown, self-check
 cells, metadata) is copied unchanged. ``make student`` writes the copies to
 ``student/`` (git-ignored).
@@ -25,7 +32,9 @@ followed by a code cell (its self-check).
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
+import textwrap
 import json
 import sys
 from pathlib import Path
@@ -98,11 +107,89 @@ def check_notebook(notebook: dict) -> list[str]:
     return problems
 
 
-def strip_solutions(source: str) -> str:
-    """The cell source with every solution region replaced by the indented stub."""
+def _bound_names(code: str) -> list[tuple[str, str]]:
+    """(name, kind) of every name that top-level statements of ``code`` bind, in order; kind: function/class/value."""
+    found = []
+    for node in ast.parse(textwrap.dedent(code)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append((node.name, "function"))
+        elif isinstance(node, ast.ClassDef):
+            found.append((node.name, "class"))
+        else:
+            targets = {ast.Assign: lambda n: n.targets, ast.AnnAssign: lambda n: [n.target],
+                       ast.AugAssign: lambda n: [n.target], ast.For: lambda n: [n.target],
+                       ast.With: lambda n: [item.optional_vars for item in n.items if item.optional_vars]}
+            for target in targets.get(type(node), lambda n: [])(node):
+                found += [(name.id, "value") for name in ast.walk(target)
+                          if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store)]
+    unique = {}
+    for name, kind in found:
+        unique.setdefault(name, kind)
+    return list(unique.items())
+
+
+def read_names(source: str) -> set[str]:
+    """Names that ``source`` (a self-check cell) reads without defining them itself."""
+    tree = ast.parse(source)
+    loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    stored = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    stored |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    return loaded - stored
+
+
+def _enclosing_function(source: str, line: int) -> str | None:
+    """The innermost function of ``source`` whose body holds line ``line`` (0-based), or None."""
+    best = None
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= line < node.end_lineno:
+            if best is None or node.lineno > best.lineno:
+                best = node
+    return best.name if best else None
+
+
+def answers(source: str, check_source: str | None = None) -> list[tuple[list[tuple[str, str]], bool]]:
+    """For each solution region of an exercise cell: its answers [(name, kind)] and whether it is a function body.
+
+    A region inside a function body answers with that function. A top-level region answers with the names it
+    binds that ``check_source`` reads (all names it binds when no check is given or the check reads none).
+    """
     lines = source.split("\n")
-    for start, end in reversed(solution_regions(source)):
-        lines[start:end + 1] = [_indent(lines[start]) + STUB]
+    result = []
+    for start, end in solution_regions(source):
+        function = _enclosing_function(source, start)
+        if function is not None:
+            result.append(([(function, "function")], True))
+            continue
+        bound = _bound_names("\n".join(lines[start + 1:end]))
+        if check_source is not None:
+            read = read_names(check_source)
+            bound = [(name, kind) for name, kind in bound if name in read] or bound
+        result.append((bound, False))
+    return result
+
+
+def answer_names(source: str, check_source: str | None = None) -> list[str]:
+    """Every answer name of an exercise cell (see :func:`answers`), in order."""
+    return [name for names, _ in answers(source, check_source) for name, _ in names]
+
+
+def stub(names: list[tuple[str, str]], in_function: bool) -> str:
+    """The line that replaces a solution: ``raise NotImplementedError("define x and y")``."""
+    if in_function:
+        return f'raise NotImplementedError("write the body of {names[0][0]}")'
+    shown = [f"{name}(...)" if kind == "function" else f"class {name}" if kind == "class" else name
+             for name, kind in names]
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f'raise NotImplementedError("define {listed}")'
+
+
+def strip_solutions(source: str, check_source: str | None = None) -> str:
+    """The cell source with every solution region replaced by the indented stub that names its answers."""
+    lines = source.split("\n")
+    regions = solution_regions(source)
+    found = answers(source, check_source)
+    for (start, end), (names, in_function) in reversed(list(zip(regions, found))):
+        lines[start:end + 1] = [_indent(lines[start]) + (stub(names, in_function) if names else STUB)]
     return "\n".join(lines)
 
 
@@ -112,12 +199,14 @@ def student_notebook(notebook: dict) -> dict:
     if problems:
         raise MarkerError("; ".join(problems))
     copied = copy.deepcopy(notebook)
-    for cell in copied["cells"]:
+    cells = copied["cells"]
+    for index, cell in enumerate(cells):
         if cell["cell_type"] != "code":
             continue
         source = cell_source(cell)
         if BEGIN in source:
-            cell["source"] = strip_solutions(source).splitlines(keepends=True)
+            check = cell_source(notebook["cells"][index + 1])
+            cell["source"] = strip_solutions(source, check).splitlines(keepends=True)
         cell["outputs"] = []
         cell["execution_count"] = None
     return copied
