@@ -80,32 +80,34 @@ def main(argv=None) -> int:
 
     image, image_name = benchmark_image()
     assert image.shape == (512, 768, 3), image.shape
-    if "learned" not in widgets.available_codecs():
-        print("error: the learned codec's weights are missing (data/weights)", file=sys.stderr)
+    learned = widgets.reference_codec()  # the learned codec the demo opens with (the best one shipped)
+    if learned is None:
+        print("error: no learned codec's weights found (data/weights)", file=sys.stderr)
         return 2
+    top = widgets.learned_codec(learned).num_rates - 1
 
     # Warm-up: models loaded, TensorFlow's first calls done (on another image, so that
     # the first visit of the benchmark image is still measured).
-    update(State(image=image[:64, :64].copy(), codec="learned", level=0.0, curves=False))
+    update(State(image=image[:64, :64].copy(), codec=learned, level=0.0, curves=False))
     update(State(image=image[:64, :64].copy(), codec="jpeg420", level=50, curves=False))
 
-    first_image_ms, _ = timed(update, State(image=image, codec="learned", level=2.0))
-    new_rates = (0.5, 1.5, 2.5, 3.5, 4.5)
-    first_learned = [timed(update, State(image=image, codec="learned", level=r))[0] for r in new_rates]
+    first_image_ms, _ = timed(update, State(image=image, codec=learned, level=2.0))
+    new_rates = tuple(r + 0.5 for r in range(top))[:5]
+    first_learned = [timed(update, State(image=image, codec=learned, level=r))[0] for r in new_rates]
     new_qualities = (15, 25, 35, 45, 55)
     first_jpeg = [timed(update, State(image=image, codec="jpeg420", level=q))[0] for q in new_qualities]
 
     # Cached moves: a seeded random walk over levels shown once before, and zoom moves.
     rng = np.random.default_rng(args.seed)
-    learned_levels = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, *new_rates]
+    learned_levels = [float(r) for r in range(top + 1)] + list(new_rates)
     jpeg_levels = [5, 10, 20, 30, 50, 70, 85, 90, *new_qualities]
-    for codec, levels in (("learned", learned_levels), ("jpeg420", jpeg_levels)):
+    for codec, levels in ((learned, learned_levels), ("jpeg420", jpeg_levels)):
         for level in levels:  # the RD curves compressed these, but MS-SSIM waits for a first showing
             update(State(image=image, codec=codec, level=level))
     states = []
     for _ in range(args.moves):
-        codec = "learned" if rng.random() < 0.5 else "jpeg420"
-        level = float(rng.choice(learned_levels if codec == "learned" else jpeg_levels))
+        codec = learned if rng.random() < 0.5 else "jpeg420"
+        level = float(rng.choice(learned_levels if codec == learned else jpeg_levels))
         center = (float(rng.choice([0.3, 0.5, 0.7])), float(rng.choice([0.3, 0.5, 0.7])))
         states.append(State(image=image, codec=codec, level=level, crop_center=center))
     moves = [timed(update, state)[0] for state in states]
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
         "widget_p50_ms": round(float(np.percentile(widget_moves, 50)), 1),
         "widget_p95_ms": round(float(np.percentile(widget_moves, 95)), 1),
         "image": image_name,
+        "learned_codec": widgets.LEARNED_MODELS[learned],
         "moves": len(moves),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "load_average_at_start": round(load_average, 2),

@@ -8,9 +8,9 @@ Two layers, kept apart so that the first can be tested without a browser:
   no widget code. Everything slow is cached on the image's content hash, the
   codec and the level, so moving the slider back and forth is instant:
 
-  - the learned codec is loaded once per process, and each image is encoded
-    once (``y = E(x)`` does not depend on the rate; only the gain does, see
-    :meth:`course_lib.codec.LearnedCodec.encode`);
+  - each learned codec is loaded once per process, and each image is encoded
+    once per codec (``y = E(x)`` does not depend on the rate; only the gain
+    does, see :meth:`course_lib.codec.LearnedCodec.encode`);
   - every (image, codec, level) point is compressed, decoded and measured once;
   - RD curves are computed the first time a plot needs them, from the same
     cached points.
@@ -27,8 +27,11 @@ Two layers, kept apart so that the first can be tested without a browser:
 Codecs (:data:`CODECS`) and what the level means for each:
 
 =======================  ================================================
-``learned``              rate of the shipped learned codec, continuous in
-                         [0, num_rates - 1] (stored in steps of 1/51)
+``hyperprior``           rate of the shipped scale-hyperprior codec
+                         (``learned_hyperprior``, notebook 12), continuous
+                         in [0, num_rates - 1] (stored in steps of 1/51)
+``learned``              rate of the shipped factorized codec
+                         (``learned_codec``, notebooks 03-07), likewise
 ``jpeg420``              JPEG quality 1-100 (4:2:0 chroma)
 ``webp``                 WebP quality 0-100
 ``jpeg2000``             JPEG 2000 target PSNR in dB (OpenJPEG's knob)
@@ -38,10 +41,12 @@ Codecs (:data:`CODECS`) and what the level means for each:
                          artefacts (``restoration``)
 =======================  ================================================
 
-With ``match_bpp`` the classical codecs take the *learned* codec's rate as
-their level and pick the highest quality whose file is no larger than the
-learned codec's at that rate (:func:`course_lib.baselines.match_bpp`): the
-same size, side by side. Restoration adds no bytes: it runs after decoding.
+With ``match_bpp`` the classical codecs take the *reference* learned codec's
+rate as their level (:func:`reference_codec`: the best one shipped, the
+hyperprior when its weights are present) and pick the highest quality whose
+file is no larger than the learned codec's at that rate
+(:func:`course_lib.baselines.match_bpp`): the same size, side by side.
+Restoration adds no bytes: it runs after decoding.
 
 Introduced in notebook 09; ``make demo`` serves it as a standalone Voilà app.
 """
@@ -63,20 +68,24 @@ from PIL import Image
 
 from . import baselines, metrics
 from .data import COURSE_PHOTOS, OTHER_IMAGES, ImageLoadError, course_photo, kodak_dir, load_image, to_rgb8
+from .plots import codec_colour
 
-#: Codec names accepted by :func:`update`, in menu order.
-CODECS = ("learned", "jpeg420", "webp", "jpeg2000", "learned+restoration", "jpeg+restoration")
+#: Codec names accepted by :func:`update`, in menu order (the best learned codec first).
+CODECS = ("hyperprior", "learned", "jpeg420", "webp", "jpeg2000", "learned+restoration", "jpeg+restoration")
+#: The learned codecs: name in the demo -> shipped model in ``data/weights/manifest.json``, best first.
+LEARNED_MODELS = {"hyperprior": "learned_hyperprior", "learned": "learned_codec"}
 CODEC_LABELS = {
-    "learned": "learned codec",
+    "hyperprior": "learned (hyperprior)",
+    "learned": "learned (factorized)",
     "jpeg420": "JPEG (4:2:0)",
     "webp": "WebP",
     "jpeg2000": "JPEG 2000",
-    "learned+restoration": "learned + restoration",
+    "learned+restoration": "learned (factorized) + restoration",
     "jpeg+restoration": "JPEG + restoration",
 }
 #: The codec that does the compressing, for each name (restoration runs after its decoder).
-BASE_CODEC = {"learned": "learned", "jpeg420": "jpeg420", "webp": "webp", "jpeg2000": "jpeg2000",
-              "learned+restoration": "learned", "jpeg+restoration": "jpeg420"}
+BASE_CODEC = {"hyperprior": "hyperprior", "learned": "learned", "jpeg420": "jpeg420", "webp": "webp",
+              "jpeg2000": "jpeg2000", "learned+restoration": "learned", "jpeg+restoration": "jpeg420"}
 #: Absolute error (0-255, mean over RGB) shown at full brightness in the error map. Fixed, not
 #: rescaled per image, so that the map visibly darkens as the level rises.
 ERROR_SCALE = 32.0
@@ -109,26 +118,37 @@ _CLASSICAL_LEVELS = {
 
 
 def level_range(codec: str, match_bpp: bool = False) -> LevelRange:
-    """The slider range of ``codec``; with ``match_bpp``, classical codecs follow the learned codec's rate.
+    """The slider range of ``codec``; with ``match_bpp``, classical codecs follow the reference codec's rate.
 
-    Introduced in notebook 09.
+    Learned codecs span their whole range, [0, num_rates - 1]. Introduced in notebook 09.
     """
     _check_codec_name(codec)
     base = BASE_CODEC[codec]
-    if base == "learned" or match_bpp:
-        top = learned_codec().num_rates - 1
+    if base in LEARNED_MODELS or match_bpp:
+        learned = base if base in LEARNED_MODELS else reference_codec()
+        if learned is None:
+            raise ValueError("match_bpp needs a learned codec, and none is available here (weights missing?)")
+        top = learned_codec(learned).num_rates - 1
         return LevelRange(0.0, float(top), 0.1, min(2.0, float(top)),
-                          "learned rate" + (" (match)" if base != "learned" else ""))
+                          "learned rate" + (" (match)" if base not in LEARNED_MODELS else ""))
     return _CLASSICAL_LEVELS[base]
 
 
 # --------------------------------------------------------------------------- models, loaded once
-@functools.lru_cache(maxsize=1)
-def learned_codec():
-    """The shipped learned codec (:func:`course_lib.codec.load_codec`), loaded once per process."""
+@functools.lru_cache(maxsize=len(LEARNED_MODELS))
+def learned_codec(name: str = "learned"):
+    """The shipped learned codec ``name`` (a key of :data:`LEARNED_MODELS`), loaded once per process."""
     from .codec import load_codec
 
-    return load_codec()
+    if name not in LEARNED_MODELS:
+        raise ValueError(f"unknown learned codec {name!r}; choose one of {tuple(LEARNED_MODELS)}")
+    return load_codec(LEARNED_MODELS[name])
+
+
+def reference_codec() -> str | None:
+    """The learned codec the others are compared with (match the size, the plot's reference curve): the first
+    of :data:`LEARNED_MODELS` that is available, or None."""
+    return next((name for name in LEARNED_MODELS if name in available_codecs()), None)
 
 
 @functools.lru_cache(maxsize=2)
@@ -149,11 +169,12 @@ def available_codecs() -> tuple[str, ...]:
     from .codec import WeightsError
 
     usable = set(baselines.available_codecs())
-    try:
-        learned_codec()
-        usable.add("learned")
-    except (WeightsError, OSError):
-        pass
+    for name in LEARNED_MODELS:
+        try:
+            learned_codec(name)
+            usable.add(name)
+        except (WeightsError, OSError):
+            pass
     from .restoration import is_shipped, model_for
 
     # Checked without loading the networks (that takes a second each).
@@ -233,7 +254,8 @@ class State:
         image: a course photo name, a Kodak file name (``"kodim01.png"``) or a uint8 array (H, W, 3).
         codec: one of :data:`CODECS`.
         level: the codec's knob (see :func:`level_range`): learned rate, quality, or target dB.
-        match_bpp: classical codecs take ``level`` as the learned rate and match its file size.
+        match_bpp: classical codecs take ``level`` as the reference codec's rate (:func:`reference_codec`) and
+            match its file size.
         crop_center: (row, column) of the zoom crop's centre, as fractions of the height and width.
         crop_size: side of the zoom crop in pixels (clipped to the image).
         curves: also return the RD curves (computed once per image and codec, then cached).
@@ -242,7 +264,7 @@ class State:
     """
 
     image: object = "astronaut"
-    codec: str = "learned"
+    codec: str = "hyperprior"
     level: float = 2.0
     match_bpp: bool = False
     crop_center: tuple[float, float] = (0.5, 0.5)
@@ -266,7 +288,7 @@ class Result:
         psnr (dB, RGB) and msssim (in [0, 1]) against the original.
         curves: ``{codec: {"level": [...], "bpp": [...], "psnr": [...]}}`` for the RD plot, or
             ``None`` when ``State.curves`` is false.
-        reference: with ``match_bpp``, the learned codec's point ``{"bpp", "psnr"}`` at that rate.
+        reference: with ``match_bpp``, the reference codec's point ``{"codec", "bpp", "psnr"}`` at that rate.
         note: a remark for the user ("" when none), e.g. JPEG cannot reach the learned size.
         image_key: content fingerprint of the image (the caches' key).
 
@@ -341,9 +363,9 @@ def clear_caches() -> None:
 
 
 def _knob(base: str, level: float):
-    """The cache key of a level: the stored rate byte for the learned codec, the codec's knob otherwise."""
-    if base == "learned":
-        return learned_codec().rate_to_byte(float(level))
+    """The cache key of a level: the stored rate byte for a learned codec, the codec's knob otherwise."""
+    if base in LEARNED_MODELS:
+        return learned_codec(base).rate_to_byte(float(level))
     # The same grid match_bpp searches on, so a matched quality keys (and encodes) to the file it measured.
     return baselines.snap_quality(base, level)
 
@@ -353,14 +375,19 @@ def _measure(original, reconstruction, num_bytes, quality, note="") -> _Point:
     return _Point(reconstruction, num_bytes, metrics.psnr(original, reconstruction), quality, note=note)
 
 
-def _learned_point(key: str, image: np.ndarray, rate_byte: int) -> _Point:
-    codec = learned_codec()
+def _learned_point(key: str, image: np.ndarray, base: str, rate_byte: int) -> _Point:
+    from .hyperprior import HyperpriorCodec
+
+    codec = learned_codec(base)
     rate = codec.byte_to_rate(rate_byte)
-    encoded = _encoded.get(key, lambda: codec.encode(image))
+    encoded = _encoded.get((key, base), lambda: codec.encode(image))
     data = codec.compress(image, rate, encoded=encoded)
-    # decompress(compress(x)) equals the synthesis of these latents bit for bit (notebook 06), and
-    # skipping the range decoder saves a third of the time of a first visit.
-    latents = codec.analyse(image, rate, encoded=encoded)
+    # decompress(compress(x)) equals the synthesis of the quantized latents bit for bit (notebooks 06 and 12),
+    # and skipping the range decoder saves a third of the time of a first visit.
+    if isinstance(codec, HyperpriorCodec):
+        latents = codec.analyse_all(image, rate, encoded)["y_hat"]
+    else:
+        latents = codec.analyse(image, rate, encoded=encoded)
     return _measure(image, codec.synthesise(latents, rate, *image.shape[:2]), len(data), rate)
 
 
@@ -375,17 +402,18 @@ def _point(key: str, image: np.ndarray, codec: str, knob) -> _Point:
             plain = _point(key, image, base, knob)
             network = restorer("learned" if base == "learned" else "jpeg")
             return _measure(image, restore(plain.reconstruction, network), plain.num_bytes, plain.quality)
-        if base == "learned":
-            return _learned_point(key, image, knob)
+        if base in LEARNED_MODELS:
+            return _learned_point(key, image, base, knob)
         data = baselines.encode(image, base, knob)
         return _measure(image, baselines.decode(data), len(data), knob)
 
     return _points.get((key, codec, knob), compute)
 
 
-def _matched_knob(key: str, image: np.ndarray, base: str, rate_byte: int) -> tuple[object, str, _Point]:
-    """The classical codec's quality whose file is closest to (not above) the learned codec's at this rate."""
-    reference = _point(key, image, "learned", rate_byte)
+def _matched_knob(key: str, image: np.ndarray, base: str, learned: str,
+                  rate_byte: int) -> tuple[object, str, _Point]:
+    """The classical codec's quality whose file is closest to (not above) the ``learned`` codec's at this rate."""
+    reference = _point(key, image, learned, rate_byte)
     target = metrics.bits_per_pixel(reference.num_bytes, image.shape)
 
     def search():
@@ -393,17 +421,18 @@ def _matched_knob(key: str, image: np.ndarray, base: str, rate_byte: int) -> tup
             return _knob(base, baselines.match_bpp(image, base, target, msssim=False).quality), ""
         except ValueError:  # the codec cannot make a file this small: show its smallest one
             low = baselines.QUALITY_RANGE[base][0]
-            return _knob(base, low), (f"{CODEC_LABELS[base]} cannot make a file as small as the learned codec's "
-                                      f"({target:.3f} bpp) on this image; showing its lowest quality")
+            return _knob(base, low), (f"{CODEC_LABELS[base]} cannot make a file as small as the "
+                                      f"{CODEC_LABELS[learned]} codec's ({target:.3f} bpp) on this image; "
+                                      "showing its lowest quality")
 
-    knob, note = _matched.get((key, base, rate_byte), search)
+    knob, note = _matched.get((key, base, learned, rate_byte), search)
     return knob, note, reference
 
 
 def _ladder(codec: str) -> list:
     base = BASE_CODEC[codec]
-    if base == "learned":
-        return list(range(learned_codec().num_rates))
+    if base in LEARNED_MODELS:
+        return list(range(learned_codec(base).num_rates))
     return list(baselines.DEFAULT_QUALITIES[base])
 
 
@@ -432,8 +461,8 @@ def _curve(key: str, image: np.ndarray, codec: str) -> dict[str, list]:
 
 
 def curve_names(codec: str) -> tuple[str, ...]:
-    """Which curves the RD plot shows with ``codec``: the learned codec and JPEG for reference, plus ``codec``."""
-    names = [c for c in ("learned", "jpeg420") if c in available_codecs()]
+    """Which curves the RD plot shows with ``codec``: the reference learned codec and JPEG, plus ``codec``."""
+    names = [c for c in (reference_codec(), "jpeg420") if c in available_codecs()]
     if codec not in names:
         names.append(codec)
     return tuple(names)
@@ -481,10 +510,11 @@ def update(state: State | Mapping) -> Result:
     image, key = _resolve(state.image)
     base = BASE_CODEC[state.codec]
     note, reference = "", None
-    if state.match_bpp and base != "learned":
-        rate_byte = _knob("learned", level)
-        knob, note, learned = _matched_knob(key, image, base, rate_byte)
-        reference = {"bpp": metrics.bits_per_pixel(learned.num_bytes, image.shape), "psnr": learned.psnr}
+    if state.match_bpp and base not in LEARNED_MODELS:
+        learned = reference_codec()
+        knob, note, point = _matched_knob(key, image, base, learned, _knob(learned, level))
+        reference = {"codec": learned, "bpp": metrics.bits_per_pixel(point.num_bytes, image.shape),
+                     "psnr": point.psnr}
     else:
         knob = _knob(base, level)
     point = _point(key, image, state.codec, knob)
@@ -586,7 +616,8 @@ class RDPlot:
         for index, (name, curve) in enumerate(self.curves.items()):
             order = np.argsort(curve["bpp"])
             line, = self.axes.plot(np.asarray(curve["bpp"])[order], np.asarray(curve["psnr"])[order],
-                                   marker=".", linewidth=1.8, label=CODEC_LABELS[name], color=f"C{index}")
+                                   marker=".", linewidth=1.8, label=CODEC_LABELS[name],
+                                   color=codec_colour(name) or f"C{index}")
             self.colours[name] = to_hex(line.get_color())  # a colour name PIL understands too
         self.axes.set_xlabel("rate (bits per pixel)")
         self.axes.set_ylabel("PSNR (dB, RGB)")
@@ -596,14 +627,16 @@ class RDPlot:
         self._limits = self._background = None
 
     def set_point(self, codec: str, bpp: float, psnr: float, reference: Mapping | None = None):
-        """Move the marker to (bpp, psnr); ``reference`` also marks the learned codec's point (a square)."""
+        """Move the marker to (bpp, psnr); ``reference`` (``{"codec", "bpp", "psnr"}``) also marks the reference
+        learned codec's point (a square)."""
         self.point = (codec, float(bpp), float(psnr), reference)
 
     def _wanted_limits(self):
         """Axes that show the interesting part of the curves and always the current points."""
         points = [(b, p) for c in self.curves.values() for b, p in zip(c["bpp"], c["psnr"])]
-        if "learned" in self.curves:  # JPEG's high-quality tail would squeeze the learned curve
-            right = max(1.0, 2.5 * max(self.curves["learned"]["bpp"]))
+        learned = [c for name, c in self.curves.items() if BASE_CODEC[name] in LEARNED_MODELS]
+        if learned:  # JPEG's high-quality tail would squeeze the learned curves
+            right = max(1.0, 2.5 * max(b for c in learned for b in c["bpp"]))
             points = [(b, p) for b, p in points if b <= right] or points
         if self.point:
             _, bpp, psnr, reference = self.point
@@ -640,7 +673,8 @@ class RDPlot:
 
             if reference and math.isfinite(reference["psnr"]):
                 x, y = pixel(reference["bpp"], reference["psnr"])
-                draw.rectangle((x - 7, y - 7, x + 7, y + 7), outline=self.colours.get("learned", "black"), width=2)
+                draw.rectangle((x - 7, y - 7, x + 7, y + 7),
+                               outline=self.colours.get(reference.get("codec"), "black"), width=2)
             if math.isfinite(psnr):
                 x, y = pixel(bpp, psnr)
                 draw.ellipse((x - 9, y - 9, x + 9, y + 9), outline=self.colours.get(codec, "black"), width=3)
@@ -664,8 +698,8 @@ class SliderDemo:
 
     Args:
         image: the first image (a course photo name, a Kodak file name, or an array).
-        codec, level: the first codec and level (default: the learned codec at rate 2,
-            or JPEG when the learned codec is not available).
+        codec, level: the first codec and level (default: the reference learned codec at rate 2,
+            or JPEG when no learned codec is available).
         max_side: pictures larger than this are downscaled (uploads and arrays).
         panel_width: width in pixels of each picture in the browser.
     """
@@ -682,7 +716,7 @@ class SliderDemo:
         self.result: Result | None = None
         self.refreshes = 0  # finished redraws (shown hidden in the readout for browser tests)
         codecs = available_codecs()
-        codec = codec or ("learned" if "learned" in codecs else "jpeg420")
+        codec = codec or reference_codec() or "jpeg420"
 
         options = [(f"{name} (course photo)", name) for name in COURSE_PHOTOS]
         options += [(f"{name.removesuffix('.png')} (Kodak)", name) for name in kodak_names()]
@@ -699,8 +733,10 @@ class SliderDemo:
                                    layout=w.Layout(width="auto"))
         self.codec = w.Dropdown(options=[(CODEC_LABELS[c], c) for c in codecs], value=codec,
                                 description="Codec", layout=wide)
-        self.match_bpp = w.Checkbox(value=False, description="match the learned codec's size",
-                                    disabled="learned" not in codecs, indent=False, layout=wide)
+        reference = reference_codec()
+        self.match_bpp = w.Checkbox(value=False, description=(f"match the {CODEC_LABELS[reference]} codec's size"
+                                                              if reference else "match the learned codec's size"),
+                                    disabled=reference is None, indent=False, layout=wide)
         levels = level_range(codec)
         self.level = w.FloatSlider(value=levels.default if level is None else level, min=levels.low,
                                    max=levels.high, step=levels.step, description=levels.label,
@@ -889,7 +925,7 @@ class SliderDemo:
     @staticmethod
     def _setting(result: Result) -> str:
         base = BASE_CODEC[result.codec]
-        if base == "learned":
+        if base in LEARNED_MODELS:
             return f"rate {result.quality:.2f}"
         if base == "jpeg2000":
             return f"target {result.quality:g} dB"
@@ -903,8 +939,8 @@ class SliderDemo:
                 ("PSNR", f"{result.psnr:.2f} dB"),
                 ("MS-SSIM", f"{result.msssim:.4f} ({metrics.ms_ssim_db(result.msssim):.1f} dB)")]
         if result.reference:
-            rows.append(("learned, same rate", f"{result.reference['bpp']:.3f} bpp, "
-                                               f"{result.reference['psnr']:.2f} dB"))
+            rows.append((f"{CODEC_LABELS[result.reference['codec']]}, same rate",
+                         f"{result.reference['bpp']:.3f} bpp, {result.reference['psnr']:.2f} dB"))
         cells = "".join(f"<tr><td style='padding:2px 12px 2px 0;color:#555'>{name}</td>"
                         f"<td style='padding:2px 0'><b>{value}</b></td></tr>" for name, value in rows)
         # The hidden count tells a browser test that the kernel has finished redrawing after a change.

@@ -16,6 +16,9 @@ from course_lib.widgets import State, update
 
 needs_learned = pytest.mark.skipif("learned" not in widgets.available_codecs(),
                                    reason="the learned codec's weights are missing (data/weights)")
+needs_hyperprior = pytest.mark.skipif("hyperprior" not in widgets.available_codecs(),
+                                      reason="the hyperprior codec's weights are missing (data/weights)")
+REFERENCE = widgets.reference_codec()  # the best learned codec shipped: what match_bpp and the plot compare with
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +71,30 @@ def test_the_result_is_what_the_codec_and_the_metrics_say(photo):
     assert original.shape == reconstruction.shape == (40, 40, 3) and error.shape == (40, 40)
 
 
-@needs_learned
-def test_learned_reconstruction_is_what_the_decoder_makes_of_the_real_file(photo):
-    codec = widgets.learned_codec()
-    result = update(State(image=photo, codec="learned", level=1.3, curves=False))
+@pytest.mark.parametrize("name", [pytest.param("learned", marks=needs_learned),
+                                  pytest.param("hyperprior", marks=needs_hyperprior)])
+def test_learned_reconstruction_is_what_the_decoder_makes_of_the_real_file(photo, name):
+    codec = widgets.learned_codec(name)
+    result = update(State(image=photo, codec=name, level=1.3, curves=False))
     data = codec.compress(photo, 1.3)
     assert result.num_bytes == len(data)
     np.testing.assert_array_equal(result.reconstruction, codec.decompress(data))
     assert abs(result.quality - 1.3) < 1 / 51  # the rate the header can store
+
+
+@needs_hyperprior
+def test_the_best_learned_codec_is_offered_over_its_whole_range_and_the_factorized_one_stays():
+    assert widgets.reference_codec() == "hyperprior" and widgets.CODECS[0] == "hyperprior"
+    assert widgets.LEARNED_MODELS["hyperprior"] == "learned_hyperprior"
+    top = widgets.learned_codec("hyperprior").num_rates - 1
+    assert (widgets.level_range("hyperprior").low, widgets.level_range("hyperprior").high) == (0.0, top)
+    assert widgets.level_range("jpeg420", match_bpp=True).high == top  # classical codecs follow it when matched
+    assert State().codec == "hyperprior"
+    if "learned" in widgets.available_codecs():
+        assert widgets.level_range("learned").high == widgets.learned_codec("learned").num_rates - 1
+        assert widgets.learned_codec("learned") is not widgets.learned_codec("hyperprior")
+    with pytest.raises(ValueError, match="unknown learned codec"):
+        widgets.learned_codec("jpeg420")
 
 
 def test_revisits_come_from_the_cache_and_the_key_is_the_content(photo):
@@ -113,9 +132,9 @@ def test_bad_states_are_refused_with_a_reason(photo):
 @needs_learned
 def test_match_bpp_gives_jpeg_the_learned_codecs_size(medium):
     for rate in (1.0, 4.0):
-        learned = update(State(image=medium, codec="learned", level=rate, curves=False))
+        learned = update(State(image=medium, codec=REFERENCE, level=rate, curves=False))
         matched = update(State(image=medium, codec="jpeg420", level=rate, match_bpp=True, curves=False))
-        assert matched.reference["bpp"] == pytest.approx(learned.bpp)
+        assert matched.reference["bpp"] == pytest.approx(learned.bpp) and matched.reference["codec"] == REFERENCE
         assert matched.bpp <= learned.bpp  # the highest quality that is not larger
         assert matched.bpp > 0.9 * learned.bpp, (matched.bpp, learned.bpp)
         assert matched.note == ""
@@ -128,10 +147,10 @@ def test_a_matched_file_is_never_larger_than_the_learned_one_for_any_codec_or_ra
     # Issue 14: JPEG 2000's matched target was rounded up after the search, so the "matched" file
     # came out larger than the learned one. On this crop that happened at rates 2 and 5.
     image = course_photo("astronaut")[:256, :256].copy()
-    classical = [c for c in widgets.available_codecs() if widgets.BASE_CODEC[c] != "learned"]
+    classical = [c for c in widgets.available_codecs() if widgets.BASE_CODEC[c] not in widgets.LEARNED_MODELS]
     assert {"jpeg420", "webp", "jpeg2000"} <= set(classical), classical
-    for rate in range(widgets.learned_codec().num_rates):
-        learned = update(State(image=image, codec="learned", level=float(rate), curves=False))
+    for rate in range(widgets.learned_codec(REFERENCE).num_rates):
+        learned = update(State(image=image, codec=REFERENCE, level=float(rate), curves=False))
         for codec in classical:
             matched = update(State(image=image, codec=codec, level=float(rate), match_bpp=True, curves=False))
             assert matched.note == "", (codec, rate, matched.note)
@@ -172,7 +191,7 @@ def test_each_codec_gets_the_network_trained_on_its_artefacts(photo):
 @needs_learned
 def test_curves_for_the_plot(photo):
     result = update(State(image=photo, codec="webp", level=50))
-    assert list(result.curves) == ["learned", "jpeg420", "webp"]
+    assert list(result.curves) == [REFERENCE, "jpeg420", "webp"]
     for name, curve in result.curves.items():
         assert len(curve["level"]) == len(curve["bpp"]) == len(curve["psnr"]) >= 6
         assert curve["bpp"] == sorted(curve["bpp"]), name  # more bits at every higher level
@@ -198,10 +217,11 @@ def upload(demo, name, content):
 @needs_learned
 def test_the_slider_moves_bpp_psnr_and_the_pictures(demo):
     assert demo.message.value == "" and demo.result.original.shape == (160, 160, 3)  # astronaut downscaled
-    assert demo.codec.value == "learned" and (demo.level.min, demo.level.max) == (0, 5)
+    top = widgets.learned_codec(REFERENCE).num_rates - 1
+    assert demo.codec.value == REFERENCE and (demo.level.min, demo.level.max) == (0, top)
     demo.level.value = 0.0
     low = (bpp_shown(demo), demo.result.psnr, demo.pictures[1].value, demo.plot.value)
-    demo.level.value = 5.0
+    demo.level.value = float(top)
     high = (bpp_shown(demo), demo.result.psnr, demo.pictures[1].value, demo.plot.value)
     assert high[0] > low[0] and high[1] > low[1]
     assert high[2] != low[2] and high[3] != low[3]  # new reconstruction and a moved point
@@ -217,7 +237,8 @@ def test_codec_menu_match_toggle_zoom_and_image_picker(demo):
     demo.level.value = 60
     assert bpp_shown(demo) > at_10 and demo.result.quality == 60
     demo.match_bpp.value = True
-    assert (demo.level.min, demo.level.max) == (0, 5) and "match" in demo.level.description
+    assert (demo.level.min, demo.level.max) == (0, widgets.learned_codec(REFERENCE).num_rates - 1)
+    assert "match" in demo.level.description
     assert demo.result.reference is not None and demo.result.bpp <= demo.result.reference["bpp"]
     demo.codec.value = "webp"  # the slider keeps its meaning (learned rate) and its value
     assert demo.result.codec == "webp" and demo.result.reference is not None
