@@ -53,12 +53,59 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+class ReproducibilityWarning(UserWarning):
+    """Weights were measured under another numerical setting (TensorFlow's oneDNN kernels on
+    or off, :func:`onednn_enabled`): decoded pixels may differ by one level from the recorded ones."""
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN kernels in this process; ``None`` when unknown.
+
+    TensorFlow decides once, at start-up (``tensorflow/core/util/port.cc``):
+    ``TF_ENABLE_ONEDNN_OPTS`` set to ``1``/``true`` or ``0``/``false`` (any
+    case) turns them on or off; unset, or any other value, leaves the default:
+    on for Linux x86 CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX (and
+    for Arm Neoverse V1) since TF 2.9, off elsewhere. The two kinds of kernels
+    round differently, so decoded pixels can differ by one level between the
+    settings (:meth:`course_lib.codec.LearnedCodec.quantized_forward`).
+    Asks TensorFlow itself (its answer holds whatever the environment says
+    now); without TensorFlow, reads the variable the same way and returns
+    ``None`` when it leaves the choice to the CPU.
+    """
+    try:
+        import_tensorflow_quietly()
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        value = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").lower()
+        return {"1": True, "true": True, "0": False, "false": False}.get(value)
+
+
+#: The course's figure style: every text at 11 pt or more, readable on a projector (matplotlib rcParams).
+FIGURE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11,
+                "xtick.labelsize": 11, "ytick.labelsize": 11, "figure.titlesize": 14,
+                "legend.title_fontsize": 11}
+
+
+def use_figure_style() -> None:
+    """Apply :data:`FIGURE_STYLE` to matplotlib (a no-op without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.rcParams.update(FIGURE_STYLE)
+
+
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and (if importable) Keras/TensorFlow for reproducible runs.
 
     Imports TensorFlow quietly (:func:`import_tensorflow_quietly`), so the
-    first cell of a notebook shows no start-up notices.
+    first cell of a notebook shows no start-up notices, and applies the
+    course's figure style (:func:`use_figure_style`): every notebook calls this
+    first, so every figure after it has text of 11 pt or more.
     """
+    use_figure_style()
     random.seed(seed)
     np.random.seed(seed)
     try:

@@ -3,6 +3,9 @@
 Every function returns a ``matplotlib.figure.Figure`` built with the
 object-oriented API (no ``pyplot`` state), so it works the same under the
 inline backend of a notebook and the headless ``Agg`` backend of the tests.
+Text sizes come from matplotlib's settings, which
+:func:`course_lib.config.set_seed` (every notebook's first call) sets to the
+course's style, :data:`course_lib.config.FIGURE_STYLE` (11 pt or more).
 In a notebook the figure shows when it is the last value of a cell, or with
 ``display(fig)``.
 """
@@ -68,7 +71,7 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 4,
     for i, (image, name) in enumerate(zip(images, names)):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         ax.imshow(image)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name)
         ax.set_axis_off()
     return fig
 
@@ -119,12 +122,12 @@ def compare(original, reconstruction, crop: tuple[int, int, int] | None = None,
     for col, (panel, name) in enumerate(zip(panels, names)):
         style = dict(cmap="inferno", vmin=0, vmax=scale) if panel.ndim == 2 else {}
         shown = axes[0, col].imshow(panel, **style)
-        axes[0, col].set_title(name, fontsize=10)
+        axes[0, col].set_title(name)
         axes[0, col].add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False,
                                          edgecolor="cyan", linewidth=1.5))
         # Nearest-neighbour zoom so that individual pixels (and 8x8 blocks) stay visible.
         axes[1, col].imshow(panel[y:y + size, x:x + size], interpolation="nearest", **style)
-        axes[1, col].set_title(f"crop y={y}, x={x}, {size} px", fontsize=9)
+        axes[1, col].set_title(f"crop y={y}, x={x}, {size} px")
         for ax in axes[:, col]:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -177,7 +180,7 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
     ax.set_xlabel("rate (bits per pixel)")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=9)
+    ax.legend()
     if title:
         ax.set_title(title)
     return fig

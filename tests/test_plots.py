@@ -70,3 +70,25 @@ def test_rd_plot_into_existing_axes():
     ax1, ax2 = fig.subplots(1, 2)
     out = plots.rd_plot({"a": {"bpp": [1, 2], "psnr": [30, 33]}}, ax=ax2)
     assert out is fig and len(ax2.get_lines()) == 1 and not ax1.get_lines()
+
+
+def test_figures_have_text_of_11_pt_or_more_after_set_seed(photo):
+    # Issue 14: figures readable on a projector. Every notebook's first cell calls config.set_seed.
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from course_lib import config
+
+    with matplotlib.rc_context():
+        config.set_seed(0)
+        assert matplotlib.rcParams["font.size"] >= 11
+        figures = [plots.show_images({"a photo": photo}), plots.compare(photo, photo[::-1], crop=(0, 0, 32)),
+                   plots.rd_plot({"jpeg420": {"bpp": [0.5, 1.0], "psnr": [30, 33]},
+                                  "learned": {"bpp": [0.4, 0.8], "psnr": [30, 32]}}, title="RD")]
+        for fig in figures:
+            FigureCanvasAgg(fig).draw()  # lays out the tick labels
+            sizes = {text.get_text(): text.get_fontsize() for text in fig.findobj(Text) if text.get_text()}
+            assert sizes and min(sizes.values()) >= 11, sizes
+        legend = figures[2].axes[0].get_legend()
+        assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["jpeg420", "learned"]
