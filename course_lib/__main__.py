@@ -12,6 +12,16 @@ manifest beside it holds the configuration and SHA-256).
 
 Bad input (unreadable image, damaged ``.rcz`` file, missing or altered
 weights) exits with status 2 and a one-line message on stderr; no traceback.
+So does an output path that would overwrite the input (the same file, also
+through another name or a link), a ``.rcz`` file larger than the format
+allows (checked before reading it), and, for ``decompress``, an output path
+that is a folder or lacks a known image suffix. Outputs are written to a
+temporary file beside the target and renamed once complete, so a failed run
+leaves no partial file. An animated or multi-page input is compressed from its
+first frame, and weights measured with TensorFlow's oneDNN kernels set otherwise
+than in this process may decode pixels one level apart
+(:meth:`course_lib.codec.LearnedCodec.quantized_forward`); each says so in a
+one-line warning on stderr.
 """
 
 from __future__ import annotations
@@ -67,18 +77,59 @@ def _model_for_file(data: bytes):
     raise WeightsError(f"no model with id {model_id} in {WEIGHTS_DIR / 'manifest.json'}; pass --weights")
 
 
+def largest_rcz_file() -> int:
+    """Bytes of the largest ``.rcz`` file the format can describe.
+
+    Each version's header with every payload-length field at its maximum
+    (one stream in version 1, two in version 2); nothing larger is read.
+    """
+    from . import bitstream
+
+    return max(bitstream.HEADER_SIZE + 4 * bitstream._MAX_WORDS,
+               bitstream.HEADER_SIZE_HYPERPRIOR + 2 * 4 * bitstream._MAX_WORDS)
+
+
+def _check_output(args) -> None:
+    """Refuse, before any work, an output path that cannot be written or would replace the input.
+
+    ``OSError``/``ValueError`` with one line naming the path: a folder, a
+    missing folder, the input file itself (by any name or link), or for
+    ``decompress`` a name without a known image suffix.
+    """
+    from .data import image_format
+
+    target = Path(args.output)
+    if args.command == "decompress":
+        image_format(target)
+    elif target.is_dir():
+        raise IsADirectoryError(f"{target}: is a directory; give a file name such as {target / 'image.rcz'}")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"{target}: folder {target.parent} does not exist")
+    if target.exists() and os.path.exists(args.input) and os.path.samefile(args.input, target):
+        raise OSError(f"{target}: is the input file {args.input}; choose another output path")
+
+
+def _print_warnings(caught) -> None:
+    """The library's warnings about the input or the weights (first frame only, another oneDNN
+    setting), one line each on stderr; others (a dependency's deprecations) are dropped."""
+    from .config import ReproducibilityWarning
+    from .data import ImageLoadWarning
+
+    for warning in caught:
+        if issubclass(warning.category, (ImageLoadWarning, ReproducibilityWarning)):
+            print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+
+
 def run(args) -> None:
     from .bitstream import read_header
-    from .data import load_image, save_image
+    from .data import load_image, read_file, save_image, write_file
 
-    # Check the input before the slow TensorFlow import, so bad files fail fast.
+    # Check the paths and the input before the slow TensorFlow import, so bad files fail fast.
+    _check_output(args)
     if args.command == "compress":
         image = load_image(args.input)
     else:
-        path = Path(args.input)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        data = path.read_bytes()
+        data = read_file(args.input, max_bytes=largest_rcz_file())
         read_header(data)
     import_tensorflow_quietly()
     from .codec import load_codec
@@ -86,7 +137,7 @@ def run(args) -> None:
     if args.command == "compress":
         codec = load_codec(args.weights)
         data = codec.compress(image, rate=args.rate)
-        Path(args.output).write_bytes(data)
+        write_file(args.output, data)
         print(f"{args.input}: {image.shape[1]}x{image.shape[0]} -> {len(data)} bytes "
               f"({8 * len(data) / (image.shape[0] * image.shape[1]):.3f} bpp) in {args.output}")
     else:
@@ -98,9 +149,16 @@ def run(args) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status (0, or 2 for bad input)."""
+    import warnings
+
     try:
         args = _parser().parse_args(argv)
-        run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                run(args)
+            finally:
+                _print_warnings(caught)
     except _UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -3,7 +3,16 @@
 Everything returned here is a ``uint8`` array of shape (H, W, 3), values in
 [0, 255]. Gray, gray+alpha, RGBA, palette, CMYK and 16-bit inputs are converted
 to 8-bit RGB; anything that is not an image raises :class:`ImageLoadError` (a
-``ValueError``) with a message that names the file and the problem.
+``ValueError``) with a message that names the file and the problem. Files are
+read upright (their EXIF orientation applied, as a photo viewer shows them);
+of an animated or multi-page file only the first frame is read, with an
+:class:`ImageLoadWarning` that says so.
+
+Files go through three helpers that the command line uses too:
+:func:`open_regular_file` (refuses folders, devices and pipes by name, never
+blocks), :func:`read_file` (with a size limit checked before reading) and
+:func:`write_file` (a temporary file beside the target, renamed over it only
+on success, so a failed write leaves nothing behind).
 
 Nothing here touches the network: the course photos ship inside scikit-image
 and scikit-learn, Kodak is read from a local folder.
@@ -11,15 +20,18 @@ and scikit-learn, Kodak is read from a local folder.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import secrets
+import stat
 import warnings
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import DATA_DIR, PROJECT_ROOT
 
@@ -45,6 +57,112 @@ OTHER_IMAGES = ("camera", "hubble_deep_field", "retina", "immunohistochemistry",
 
 class ImageLoadError(ValueError):
     """Raised when an input cannot be turned into an 8-bit RGB image."""
+
+
+class ImageLoadWarning(UserWarning):
+    """An image was read, but not all of it: an animated or multi-page file gives its first frame only."""
+
+
+# --------------------------------------------------------------------------- files
+def _file_error(path: Path, exc: OSError) -> OSError:
+    """An ``OSError`` of the same kind whose one-line message (``str``) starts with ``path``."""
+    if isinstance(exc, FileNotFoundError):
+        return _os_error(FileNotFoundError, exc.errno, f"{path}: no such file")
+    if exc.errno == errno.ENXIO:  # a socket: open() cannot read it
+        return _os_error(OSError, exc.errno, f"{path}: not a regular file (a device, pipe or socket)")
+    return _os_error(type(exc), exc.errno, f"{path}: {exc.strerror or exc}")
+
+
+def _os_error(kind: type, number: int | None, message: str) -> OSError:
+    # OSError(errno, message) would print as "[Errno N] message"; keep the message alone.
+    error = kind(message)
+    error.errno = number
+    return error
+
+
+def open_regular_file(path) -> BinaryIO:
+    """Open ``path`` for reading (binary), refusing anything but a regular file.
+
+    A folder raises ``IsADirectoryError`` ("is a directory"); a device such as
+    ``/dev/null``, a pipe or a socket raises ``OSError`` ("not a regular file");
+    a missing path ``FileNotFoundError`` ("no such file"); every message is one
+    line that starts with the path. The file is opened without blocking and
+    checked through the open descriptor, so a named pipe cannot make the
+    caller wait for a writer, nor can the path be swapped after the check.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise _os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory, not a file")
+        raise _os_error(OSError, errno.EINVAL, f"{path}: not a regular file (a device, pipe or socket)")
+    return os.fdopen(fd, "rb")
+
+
+def read_file(path, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular_file`), read once.
+
+    With ``max_bytes`` a larger file is refused with ``OSError`` ("N bytes,
+    more than ...") before anything is read, and at most ``max_bytes + 1``
+    bytes are ever read (a file that grows meanwhile is refused too).
+    """
+    path = Path(path)
+    with open_regular_file(path) as file:
+        if max_bytes is None:
+            content = file.read()
+        else:
+            size = os.fstat(file.fileno()).st_size
+            content = file.read(max_bytes + 1) if size <= max_bytes else b""
+            if size > max_bytes or len(content) > max_bytes:
+                raise _os_error(OSError, errno.EFBIG, f"{path}: {max(size, len(content)):,} bytes, more than "
+                                                      f"the largest file accepted here ({max_bytes:,} bytes)")
+        return content
+
+
+def write_file(path, content: bytes | Callable[[BinaryIO], None]) -> Path:
+    """Write ``content`` (bytes, or a function that writes to a binary file) to ``path``, atomically.
+
+    The bytes go to a temporary file beside ``path`` (same folder, so the
+    final rename never crosses file systems), which replaces ``path`` only once
+    everything is written: a failed write (disk full, an exception in
+    ``content``) leaves ``path`` as it was and no temporary file behind. A
+    symbolic link at ``path`` is replaced by the new file, not followed.
+    I/O errors are ``OSError``s whose one-line message names ``path``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise _os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory; give a file name")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        while True:  # a name nobody else holds; permissions from the umask, as for any new file
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(temporary, flags, 0o666)
+                break
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if callable(content):
+                content(file)
+            else:
+                file.write(content)
+            file.flush()
+            os.fsync(file.fileno())  # the data is on disk before the new name points at it
+        os.replace(temporary, path)
+    except BaseException as exc:
+        temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _file_error(path, exc) from None
+        raise
+    return path
 
 
 # --------------------------------------------------------------------------- conversion
@@ -115,7 +233,13 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     ``source`` is a path, raw ``bytes`` of an encoded image, a file-like object,
     a PIL image or a NumPy array. Raises :class:`ImageLoadError` for anything
     that is not a readable image (a text file, a truncated PNG, an empty file,
-    an image above ``max_pixels``).
+    a folder, a device or pipe, an image above ``max_pixels``).
+
+    Encoded images (paths, bytes, streams) are turned upright by their EXIF
+    orientation tag (a phone's portrait photo is stored sideways with a tag
+    saying so); arrays and PIL images are taken as they are. Of an animated
+    GIF/WebP or a multi-page TIFF only the first frame is returned, with an
+    :class:`ImageLoadWarning` naming the file and its number of frames.
     """
     if isinstance(source, np.ndarray):
         return to_rgb8(source)
@@ -126,15 +250,22 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     elif hasattr(source, "read"):
         name, stream = getattr(source, "name", "stream"), source
     else:
-        path = Path(source)
-        name = str(path)
-        if not path.exists():
-            raise ImageLoadError(f"{name}: no such file")
-        if path.is_dir():
-            raise ImageLoadError(f"{name}: is a folder, not an image (use load_folder)")
-        if path.stat().st_size == 0:
-            raise ImageLoadError(f"{name}: file is empty")
-        stream = path
+        name = str(source)
+        try:
+            stream = open_regular_file(source)
+        except IsADirectoryError:
+            raise ImageLoadError(f"{name}: is a folder, not an image (use load_folder)") from None
+        except OSError as exc:
+            raise ImageLoadError(str(exc)) from None
+        with stream:
+            if os.fstat(stream.fileno()).st_size == 0:
+                raise ImageLoadError(f"{name}: file is empty")
+            return _decode_image(stream, name, max_pixels)
+    return _decode_image(stream, name, max_pixels)
+
+
+def _decode_image(stream, name: str, max_pixels: int) -> np.ndarray:
+    """Decode an encoded image from a binary stream (see :func:`load_image`)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -144,8 +275,14 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                     raise ImageLoadError(
                         f"{name}: {w}x{h} = {w * h / 1e6:.1f} Mpx is above the limit of "
                         f"{max_pixels / 1e6:.0f} Mpx; downscale it first")
+                frames = getattr(img, "n_frames", 1)
                 img.load()
-                return _pil_to_rgb8(img, name)
+                ImageOps.exif_transpose(img, in_place=True)
+                image = _pil_to_rgb8(img, name)
+        if frames > 1:
+            warnings.warn(f"{name}: {frames} frames (an animated or multi-page image); only the first is used",
+                          ImageLoadWarning, stacklevel=3)
+        return image
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
@@ -157,11 +294,35 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageLoadError(f"{name}: damaged or unsupported image ({exc})") from None
 
 
-def save_image(image: np.ndarray, path) -> Path:
-    """Save a uint8 RGB image losslessly (format from the suffix; PNG recommended)."""
+def image_format(path) -> str:
+    """Pillow's format name for an image path's suffix (``"PNG"`` for ``x.png``), one of :data:`IMAGE_SUFFIXES`.
+
+    Raises ``ValueError`` naming the path and listing the supported
+    suffixes when it has none or another one, and ``IsADirectoryError`` when
+    the path is a folder. Cheap: the command line checks its output path with
+    it before doing any work.
+    """
     path = Path(path)
-    Image.fromarray(to_rgb8(image)).save(path)
-    return path
+    if path.is_dir():
+        raise _os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory; give an image file name "
+                                                         f"such as {path / 'image.png'}")
+    supported = ", ".join(IMAGE_SUFFIXES)
+    if not path.suffix:
+        raise ValueError(f"{path}: no suffix to choose the image format from; use one of {supported}")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{path}: unknown image format {path.suffix!r}; use one of {supported}")
+    return Image.registered_extensions()[path.suffix.lower()]
+
+
+def save_image(image: np.ndarray, path) -> Path:
+    """Save a uint8 RGB image (format from the suffix, see :func:`image_format`; PNG is lossless).
+
+    Written with :func:`write_file`: a failed save leaves no file and no
+    partial file behind, and its message names the path.
+    """
+    path = Path(path)
+    image_format_name, picture = image_format(path), Image.fromarray(to_rgb8(image))
+    return write_file(path, lambda file: picture.save(file, format=image_format_name))
 
 
 # --------------------------------------------------------------------------- course photos
