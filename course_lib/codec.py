@@ -37,8 +37,14 @@ on a laptop CPU; Ballé et al. (2018) use N = 128, M = 192 on GPUs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import math
+import re
+import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import keras
@@ -48,8 +54,8 @@ from keras import layers, ops
 from . import bitstream
 from .blocks import ResidualBlock
 from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
-from .config import WEIGHTS_DIR
-from .data import sha256_file, to_rgb8
+from .config import WEIGHTS_DIR, ReproducibilityWarning, onednn_enabled
+from .data import read_file, sha256_file, to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods
 from .gdn import GDN
 from .quantization import rate_and_decoder_values
@@ -477,9 +483,16 @@ class LearnedCodec(keras.Model):
 
         ``decompress(compress(image, rate))`` returns exactly this array (the
         rate is snapped to what the header stores first), in any process on the
-        same machine and backend. The decoded integer latents are exact
-        everywhere; on other hardware or another Keras backend the decoder's
-        floats may round differently, moving a few pixels by 1 level.
+        same machine, Keras backend and TensorFlow build with the same oneDNN
+        setting (``TF_ENABLE_ONEDNN_OPTS``, see
+        :func:`course_lib.config.onednn_enabled`): TensorFlow's oneDNN and
+        default kernels sum the convolutions in different orders, so turning
+        oneDNN off (as TensorFlow's start-up notice suggests) moves a few
+        pixels by 1 level and may move a latent that lies near a rounding
+        boundary, changing the file. The decoded integer latents are exact
+        everywhere: a file from anywhere decodes, but with another setting,
+        hardware or backend a few pixels may differ by 1 level.
+        :func:`load_codec` warns when the manifest records another setting.
         Introduced in notebook 06.
         """
         image = to_rgb8(image)
@@ -552,8 +565,97 @@ class LearnedCodec(keras.Model):
 
 # --------------------------------------------------------------------------- saving and loading
 class WeightsError(ValueError):
-    """Weights cannot be loaded: unknown name, missing file or manifest entry, or a
-    file whose SHA-256 differs from the manifest's."""
+    """Weights cannot be loaded: unknown name, missing file or manifest entry, a
+    file whose SHA-256 differs from the manifest's, a manifest path outside the
+    weights folder, or a configuration value of the wrong type or range. The
+    message is one line naming the file, or the manifest, entry and key."""
+
+
+def integer_in(low: int, high: int) -> tuple:
+    """A :func:`check_config` rule: an integer (not a bool) in ``low..high``."""
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+            f"an integer in {low}..{high}")
+
+
+def one_of(*choices) -> tuple:
+    """A :func:`check_config` rule: one of the given strings."""
+    return lambda v: isinstance(v, str) and v in choices, "one of " + ", ".join(map(repr, choices))
+
+
+#: A :func:`check_config` rule: ``true`` or ``false``.
+BOOLEAN = (lambda v: isinstance(v, bool), "true or false")
+
+
+#: What a codec's manifest ``config`` may hold: key -> (test of the value, what it must be).
+#: The bounds refuse what would crash (``"tile": 0``) or exhaust memory at build time.
+CODEC_CONFIG = {
+    "kind": one_of("factorized", "hyperprior"),
+    "channels": integer_in(1, 1024),
+    "latent_channels": integer_in(1, 1024),
+    "num_rates": integer_in(1, 256),
+    "tile": integer_in(1, 1024),
+    "seed": integer_in(0, 2 ** 31 - 1),
+    "residual_stages": (lambda v: isinstance(v, list) and len(set(map(repr, v))) == len(v)
+                        and all(s in (0, 1, 2) and not isinstance(s, bool) for s in v),
+                        "a list of distinct stages among 0, 1, 2"),
+    "precision": one_of("float32", "bfloat16"),
+    "train_quantization": one_of(*TRAINING_QUANTIZATION),
+}
+#: The hyperprior codec's ``config`` (notebook 12): the factorized keys and ``hyper_channels``.
+HYPERPRIOR_CONFIG = {**CODEC_CONFIG, "hyper_channels": integer_in(1, 1024)}
+
+
+def check_config(config, rules: dict, where: str) -> dict:
+    """A manifest entry's ``config`` checked against ``rules`` (key -> (test, what the value must be)).
+
+    Returns a copy. Raises :class:`WeightsError` naming ``where`` (the manifest
+    and entry) and the key for a config that is not an object, an unknown key
+    or a value of the wrong type or range, so a broken manifest never reaches
+    a constructor (where ``"tile": 0`` would surface as a ``ZeroDivisionError``).
+    """
+    if not isinstance(config, dict):
+        raise WeightsError(f"{where}: 'config' must be an object of constructor arguments, got {config!r}")
+    for key, value in config.items():
+        if key not in rules:
+            raise WeightsError(f"{where}: unknown config key {key!r} (known: {', '.join(sorted(rules))})")
+        test, expected = rules[key]
+        if not test(value):
+            raise WeightsError(f"{where}: config {key!r} must be {expected}, got {value!r}")
+    return dict(config)
+
+
+def entry_file(folder: Path, name: str, entry: dict, key: str) -> Path:
+    """The file a manifest entry names under ``key`` (``"file"``, ``"tables"``, ...), inside ``folder``.
+
+    The value must be a relative path that stays inside the weights folder:
+    an absolute path, a ``..`` component or a symbolic link that leads out
+    raise :class:`WeightsError` naming the manifest, entry and key, before
+    anything is opened and with the same message whether or not the outside
+    path exists.
+    """
+    where = f"{folder / MANIFEST}: entry {name!r}"
+    if key not in entry:
+        raise WeightsError(f"{where} lacks {key!r}")
+    value = entry[key]
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise WeightsError(f"{where}: {key!r} must be a file name, got {value!r}")
+    relative = Path(value)
+    if (relative.is_absolute() or relative.anchor or ".." in relative.parts
+            or not (folder / relative).resolve().is_relative_to(folder.resolve())):
+        raise WeightsError(f"{where}: {key!r} = {value!r} is not a file inside the weights folder")
+    return folder / relative
+
+
+def read_verified(folder: Path, name: str, entry: dict, key: str) -> tuple[Path, bytes]:
+    """(path, bytes) of the file an entry names under ``key``, checked against its ``key + "_sha256"``
+    (``"sha256"`` for ``"file"``); see :func:`entry_file` and :func:`verify_file`."""
+    path = entry_file(folder, name, entry, key)
+    digest_key = "sha256" if key == "file" else f"{key}_sha256"
+    digest = entry.get(digest_key)
+    if not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+        raise WeightsError(f"{folder / MANIFEST}: entry {name!r}: {digest_key!r} must be a SHA-256 "
+                           f"(64 lowercase hex digits), got {digest!r}")
+    return path, verify_file(path, digest, name)
 
 
 def read_manifest(folder: Path) -> dict:
@@ -577,8 +679,10 @@ def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
     """Save weights, entropy tables and a manifest entry; returns the weights path.
 
     Writes ``folder/name.weights.h5``, ``folder/name.tables.npz`` and adds
-    ``name: {file, sha256, tables, tables_sha256, model_id, config}`` to
-    ``folder/manifest.json`` (``folder`` defaults to ``data/weights``).
+    ``name: {file, sha256, tables, tables_sha256, model_id, config, onednn}`` to
+    ``folder/manifest.json`` (``folder`` defaults to ``data/weights``);
+    ``onednn`` records whether TensorFlow's oneDNN kernels were on
+    (:func:`course_lib.config.onednn_enabled`), which :func:`load_codec` compares.
     Exports the tables first if the codec has none. Introduced in notebook 06.
     """
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
@@ -591,6 +695,9 @@ def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
     manifest[name] = {"file": weights.name, "sha256": sha256_file(weights),
                       "tables": tables_path.name, "tables_sha256": sha256_file(tables_path),
                       "model_id": tables.model_id, "config": codec.codec_config()}
+    onednn = onednn_enabled()
+    if onednn is not None:  # the numerical setting its files and figures are made with (quantized_forward)
+        manifest[name]["onednn"] = onednn
     scale_tables = getattr(codec, "scale_tables", None)
     if scale_tables is not None:  # the hyperprior codec (notebook 12): the Gaussian's tables too
         scale_path = scale_tables.save(folder / f"{name}.scale_tables.npz")
@@ -625,6 +732,8 @@ def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
         known = ", ".join(sorted(manifest)) or "none"
         raise WeightsError(f"no model {name!r} in {folder / MANIFEST} (known: {known}); "
                            "pass a path to a .weights.h5 file")
+    if not isinstance(manifest[name], dict):
+        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} must be an object, got {manifest[name]!r}")
     return folder, name, manifest[name]
 
 
@@ -687,51 +796,113 @@ def describe_shipped(name: str | None = None, folder=None) -> str:
     return "; ".join(lines)
 
 
-def verify_file(path: Path, digest: str, name: str) -> None:
-    """Raise :class:`WeightsError` unless ``path`` exists and has the manifest's SHA-256."""
-    if not path.is_file():
-        raise WeightsError(f"{path}: missing file of model {name!r}")
-    if sha256_file(path) != digest:
+def verify_file(path: Path, digest: str, name: str) -> bytes:
+    """The bytes of ``path``, read once, if their SHA-256 is ``digest``; else :class:`WeightsError`.
+
+    Load from the returned bytes, never from ``path`` again (see
+    :func:`load_weights_from_bytes`): a file replaced between the check and a
+    second read would be loaded unchecked.
+    """
+    try:
+        content = read_file(path)
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: missing file of model {name!r}") from None
+    except OSError as exc:
+        raise WeightsError(f"{exc} (a file of model {name!r})") from None
+    if hashlib.sha256(content).hexdigest() != digest:
         raise WeightsError(f"{path}: SHA-256 does not match the manifest (damaged or replaced file)")
+    return content
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def load_weights_from_bytes(model: keras.Model, content: bytes, path: Path, name: str) -> None:
+    """Load the bytes of a ``.weights.h5`` file (checked by :func:`verify_file`) into a built model.
+
+    Keras 3 loads weights from a path only, so the bytes are written to a
+    private temporary folder (readable by this user alone, removed
+    afterwards) and loaded from there: what was hashed is what is loaded.
+    Raises :class:`WeightsError` naming ``path`` when they do not fit the model.
+    """
+    with tempfile.TemporaryDirectory(prefix="course_lib_weights_") as private:
+        copy = Path(private) / "verified.weights.h5"
+        copy.write_bytes(content)
+        try:
+            model.load_weights(copy)
+        except (ValueError, OSError, KeyError, TypeError) as exc:
+            raise WeightsError(f"{path}: does not fit model {name!r} as its manifest entry configures it "
+                               f"({_first_line(exc)})") from None
+
+
+class _NamedBytes(io.BytesIO):
+    """Verified bytes that messages written for a path (``f"{path}: ..."``) name by the file they came from."""
+
+    def __init__(self, content: bytes, path: Path):
+        super().__init__(content)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def tables_from_bytes(content: bytes, path: Path) -> EntropyTables:
+    """:class:`EntropyTables` from the bytes of a ``.npz`` file (checked by :func:`verify_file`).
+
+    Raises :class:`WeightsError` (one line naming ``path``) for anything but well-formed tables.
+    """
+    try:
+        return EntropyTables.load(_NamedBytes(content, path))
+    except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+        message = _first_line(exc)
+        raise WeightsError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def _warn_if_onednn_differs(name: str, entry: dict) -> None:
+    """A :class:`ReproducibilityWarning` when the entry records another oneDNN setting than this process's."""
+    recorded, current = entry.get("onednn"), onednn_enabled()
+    if isinstance(recorded, bool) and current is not None and recorded != current:
+        state = {True: "on", False: "off"}
+        warnings.warn(f"{name} was measured with TensorFlow's oneDNN kernels {state[recorded]}, this process has "
+                      f"them {state[current]} (TF_ENABLE_ONEDNN_OPTS): decoded pixels may differ by one level "
+                      "from files and figures made there", ReproducibilityWarning, stacklevel=3)
 
 
 def load_codec(name_or_path=None, folder=None) -> LearnedCodec:
     """Load a saved codec, verifying the SHA-256 of its weights and tables.
 
     See :func:`find_entry` for ``name_or_path``. Raises :class:`WeightsError`
-    if anything is missing or a checksum differs. The returned codec has its
+    (one line) if anything is missing, a checksum differs, a path in the
+    manifest leads outside its folder or a configuration value is invalid.
+    Each file is read once and loaded from the bytes whose checksum was
+    verified. Warns (:class:`ReproducibilityWarning`) when the entry records
+    a oneDNN setting other than this process's (see
+    :meth:`LearnedCodec.quantized_forward`). The returned codec has its
     entropy tables loaded and is ready to compress. Introduced in notebook 06.
     """
     folder, name, entry = find_entry(name_or_path, folder)
-    try:
-        weights, tables_path = folder / entry["file"], folder / entry["tables"]
-        config, expected = dict(entry["config"]), [entry["sha256"], entry["tables_sha256"]]
-        kind = config.pop("kind", "factorized")
-        paths = [weights, tables_path]
-        if kind == "hyperprior":
-            paths.append(folder / entry["scale_tables"])
-            expected.append(entry["scale_tables_sha256"])
-    except (KeyError, TypeError) as exc:
-        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} lacks {exc}") from None
-    for path, digest in zip(paths, expected):
-        verify_file(path, digest, name)
+    where = f"{folder / MANIFEST}: entry {name!r}"
+    if "config" not in entry:
+        raise WeightsError(f"{where} lacks 'config'")
+    kind = entry["config"].get("kind", "factorized") if isinstance(entry["config"], dict) else None
+    config = check_config(entry["config"], HYPERPRIOR_CONFIG if kind == "hyperprior" else CODEC_CONFIG, where)
+    config.pop("kind", None)
+    keys = ["file", "tables"] + (["scale_tables"] if kind == "hyperprior" else [])
+    files = {key: read_verified(folder, name, entry, key) for key in keys}
     if kind == "hyperprior":
         from .hyperprior import HyperpriorCodec  # hyperprior builds on this module
 
         codec = HyperpriorCodec(**config)
-    elif kind == "factorized":
-        codec = LearnedCodec(**config)
     else:
-        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} has unknown kind {kind!r}")
+        codec = LearnedCodec(**config)
     codec.build()
-    codec.load_weights(weights)
-    try:
-        codec.tables = EntropyTables.load(tables_path)
-        if kind == "hyperprior":
-            codec.scale_tables = EntropyTables.load(paths[2])
-    except ValueError as exc:
-        raise WeightsError(f"{tables_path}: {exc}") from None
+    load_weights_from_bytes(codec, files["file"][1], files["file"][0], name)
+    codec.tables = tables_from_bytes(files["tables"][1], files["tables"][0])
+    tables_path = files["tables"][0]
     if kind == "hyperprior":
+        codec.scale_tables = tables_from_bytes(files["scale_tables"][1], files["scale_tables"][0])
         belongs = (codec.tables.channels == codec.hyper_channels
                    and codec.model_key[0] == entry.get("model_id", codec.model_key[0]))
     else:
@@ -739,4 +910,5 @@ def load_codec(name_or_path=None, folder=None) -> LearnedCodec:
                    and codec.tables.model_id == entry.get("model_id", codec.tables.model_id))
     if not belongs:
         raise WeightsError(f"{tables_path}: tables do not belong to model {name!r}")
+    _warn_if_onednn_differs(name, entry)
     return codec

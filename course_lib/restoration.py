@@ -419,22 +419,30 @@ def load_restorer(name_or_path=None, folder=None) -> RestorationNet:
     ``name_or_path``: a name in ``folder/manifest.json`` (default
     :data:`DEFAULT_MODEL` in ``data/weights``) or a ``.weights.h5`` path with an
     entry in the manifest beside it. Raises :class:`course_lib.codec.WeightsError`
-    when the entry or file is missing, is not a restoration network, or the
-    checksum differs. Introduced in notebook 08.
+    when the entry or file is missing, is not a restoration network, the
+    checksum differs, its path leads outside the folder or its config is
+    invalid; the weights are loaded from the bytes whose checksum was
+    verified. Introduced in notebook 08.
     """
-    from .codec import MANIFEST, WeightsError, find_entry, verify_file
+    from .codec import (BOOLEAN, MANIFEST, WeightsError, check_config, find_entry, integer_in,
+                        load_weights_from_bytes, read_verified)
 
     folder, name, entry = find_entry(name_or_path if name_or_path is not None else DEFAULT_MODEL, folder)
-    if not isinstance(entry, dict) or entry.get("kind") != "restoration":
-        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} is not a restoration network")
+    where = f"{folder / MANIFEST}: entry {name!r}"
+    if entry.get("kind") != "restoration":
+        raise WeightsError(f"{where} is not a restoration network")
+    if "config" not in entry:
+        raise WeightsError(f"{where} lacks 'config'")
+    config = check_config(entry["config"], {
+        "depth": integer_in(2, 256), "width": integer_in(1, 1024), "residual_blocks": BOOLEAN,
+        "global_skip": BOOLEAN, "space_to_depth": integer_in(1, 16)}, where)
+    path, content = read_verified(folder, name, entry, "file")
     try:
-        weights, config, digest = folder / entry["file"], dict(entry["config"]), entry["sha256"]
-    except (KeyError, TypeError) as exc:
-        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} lacks {exc}") from None
-    verify_file(weights, digest, name)
-    model = RestorationNet(**config)
+        model = RestorationNet(**config)
+    except ValueError as exc:  # e.g. an odd depth with residual blocks
+        raise WeightsError(f"{where}: {exc}") from None
     model.build()
-    model.load_weights(weights)
+    load_weights_from_bytes(model, content, path, name)
     return model
 
 
@@ -461,12 +469,12 @@ def is_shipped(name: str) -> bool:
     Cheap (reads the manifest, does not load or hash the weights), so the
     slider demo can decide at start-up which codecs to offer.
     """
-    from .codec import WeightsError, find_entry
+    from .codec import WeightsError, entry_file, find_entry
 
     try:
-        folder, _, entry = find_entry(name)
-        return entry.get("kind") == "restoration" and (folder / entry["file"]).is_file()
-    except (WeightsError, KeyError, TypeError, AttributeError):
+        folder, name, entry = find_entry(name)
+        return entry.get("kind") == "restoration" and entry_file(folder, name, entry, "file").is_file()
+    except WeightsError:
         return False
 
 
