@@ -43,6 +43,34 @@ Anything wrong with a file (empty, truncated, foreign, corrupted, made by
 another model) raises :class:`BitstreamError`, a ``ValueError`` with a
 one-line message that names the problem. The CRC covers the header too, so
 a flipped bit in the image size cannot produce a silently wrong image.
+
+The CRC's key (the tables' fingerprint, or the model key) is public, so a
+*crafted* file can carry a valid CRC. Two more rules make decoding safe
+against such files:
+
+* **Bounded by the input.** Before anything the size of the image is
+  allocated, the header's image size is checked against ``max_pixels`` (the
+  caller's limit, by default :data:`course_lib.data.MAX_PIXELS`, the largest
+  image the encoder accepts) and against the payload: every value coded with
+  a table row costs at least :meth:`EntropyTables.minimum_bits` bits, so a
+  payload shorter than that sum cannot hold the announced latents (with the
+  shipped factorized tables each latent position, 128 channels, costs at
+  least 48.7 bits: a genuine 7071 x 7071 file holds at least 1.19 MB). In
+  version 2 the bound applies to z's stream first, then to y's stream once
+  z has named each latent's row; z can announce near-certain latents for y
+  (a position of y may cost almost nothing), so for version-2 files
+  ``max_pixels`` is the bound that matters.
+* **Exact payloads.** ``constriction``'s range decoder does not notice when
+  its input runs out (it reads zeros past the end), and its only end-of-data
+  test, ``maybe_exhausted()``, cannot tell all cases apart (a trailing zero
+  word passes it). So the decoded values are range-coded again, and the file
+  is accepted only if that reproduces its payload word for word: no
+  trailing words, no missing words, no words the encoder cannot produce.
+
+Only the coder's own errors (bad data: ``AssertionError``/``ValueError`` from
+``constriction``, or a Rust panic) become :class:`BitstreamError`; anything
+else, ``KeyboardInterrupt``, ``MemoryError`` or an exception raised by a
+signal handler, propagates unchanged.
 """
 
 from __future__ import annotations
@@ -70,6 +98,8 @@ LATENT_LIMIT = 2 ** 20
 #: Escaped overshoots d + 1 are below 2 * LATENT_LIMIT + 2 <= 2**22, so their bit length is 0..21.
 _ESCAPE_LENGTHS = 22
 _MAX_WORDS = 2 ** 24 - 1  # what the 3-byte length field holds (64 MiB of payload)
+#: ``constriction``'s categorical models hold probabilities as 24-bit weights.
+_CODER_PRECISION = 24
 
 
 class BitstreamError(ValueError):
@@ -171,6 +201,24 @@ class EntropyTables:
         lengths, _ = _bit_length_and_low_bits(overshoot + 1)
         return bits + float(np.sum(1 + np.log2(_ESCAPE_LENGTHS) + lengths))
 
+    def minimum_bits(self) -> np.ndarray:
+        """(C,) float64: the fewest bits the range coder spends on one value coded with each row.
+
+        -log2 of the row's largest probability as the coder holds it:
+        ``constriction`` rescales the counts to 24-bit weights (``perfect=False``),
+        which gives a symbol at most 2 units of 2**-24 above its share (we allow
+        3, for rounding) and leaves every other symbol at least 1 unit. The
+        coder's output is never shorter than the information content under
+        its own probabilities, so n values coded with rows r_i need at least
+        sum_i minimum_bits()[r_i] bits of payload (escape fields only add).
+        Used to refuse files whose payload cannot hold the image they announce.
+        Introduced in notebook 05.
+        """
+        unit = 2.0 ** -_CODER_PRECISION
+        largest = self.pmf.max(axis=1).astype(np.float64) / 2.0 ** int(self.precision)
+        others = self.support_size.astype(np.float64)  # symbols besides the largest (escape included)
+        return -np.log2(np.minimum(largest + 3 * unit, 1.0 - others * unit))
+
     def _split(self, values: np.ndarray):
         """Latents (C, ...) -> table symbols (C, N) int32, and for the escaped
         latents (channel by channel, in raster order) whether each lies below
@@ -226,6 +274,25 @@ def _coding_order(rows: np.ndarray, row_count: int):
     return np.argsort(rows, kind="stable"), np.bincount(rows, minlength=row_count)
 
 
+def _encode_fields(tables: EntropyTables, counts: np.ndarray, symbols: np.ndarray, below: np.ndarray,
+                   lengths: np.ndarray, low_bits: np.ndarray) -> np.ndarray:
+    """The range coder's words for symbols in coding order (``counts[r]`` of them with row r),
+    then the escape fields: direction bits, bit lengths, low bits (those of length > 0)."""
+    encoder = constriction.stream.queue.RangeEncoder()
+    start = 0
+    for row, count in enumerate(counts):
+        if count:
+            encoder.encode(symbols[start:start + count].astype(np.int32, copy=False), tables.model(row))
+        start += count
+    if below.size:
+        encoder.encode(below.astype(np.int32), constriction.stream.model.Uniform(2))
+        encoder.encode(lengths.astype(np.int32), constriction.stream.model.Uniform(_ESCAPE_LENGTHS))
+        has_bits = lengths > 0  # a uniform model needs at least 2 symbols
+        encoder.encode(low_bits[has_bits].astype(np.int32), constriction.stream.model.Uniform(),
+                       (np.int64(1) << lengths[has_bits]).astype(np.int32))
+    return encoder.get_compressed()
+
+
 def encode_symbols(values: np.ndarray, rows: np.ndarray, tables: EntropyTables) -> np.ndarray:
     """Range-code integers, each with the table row named beside it; returns uint32 words.
 
@@ -240,61 +307,86 @@ def encode_symbols(values: np.ndarray, rows: np.ndarray, tables: EntropyTables) 
         raise ValueError(f"values and rows differ in size: {values.size} vs {rows.size}")
     order, counts = _coding_order(rows, tables.channels)
     symbols, below, overshoot = _split_rows(tables, values[order], rows[order])
-    encoder = constriction.stream.queue.RangeEncoder()
-    start = 0
-    for row, count in enumerate(counts):
-        if count:
-            encoder.encode(symbols[start:start + count], tables.model(row))
-        start += count
-    if overshoot.size:
-        lengths, low_bits = _bit_length_and_low_bits(overshoot + 1)
-        encoder.encode(below.astype(np.int32), constriction.stream.model.Uniform(2))
-        encoder.encode(lengths.astype(np.int32), constriction.stream.model.Uniform(_ESCAPE_LENGTHS))
-        has_bits = lengths > 0  # a uniform model needs at least 2 symbols
-        encoder.encode(low_bits[has_bits].astype(np.int32), constriction.stream.model.Uniform(),
-                       (np.int64(1) << lengths[has_bits]).astype(np.int32))
-    return encoder.get_compressed()
+    lengths, low_bits = _bit_length_and_low_bits(overshoot + 1)
+    return _encode_fields(tables, counts, symbols, below, lengths, low_bits)
+
+
+def check_payload_holds(words: int, bits: float, what: str) -> None:
+    """Raise :class:`BitstreamError` unless ``words`` 32-bit words can hold ``bits``
+    bits, a lower bound from :meth:`EntropyTables.minimum_bits` (one word of slack
+    for rounding). ``what`` names the values in the message. Introduced in notebook 05."""
+    if 32 * (int(words) + 1) < bits:
+        raise BitstreamError(f"payload too short: {4 * int(words)} bytes cannot hold {what}, "
+                             f"which need at least {int(bits // 8):,} bytes under this model's tables")
+
+
+def _is_coder_error(exc: BaseException) -> bool:
+    """Whether an exception is ``constriction``'s way of saying the data are bad: an
+    ``AssertionError`` or ``ValueError`` it raises, or a Rust panic (pyo3 raises it as
+    ``pyo3_runtime.PanicException``, a ``BaseException`` that cannot be imported by name)."""
+    kind = type(exc)
+    return (isinstance(exc, (AssertionError, ValueError))
+            or (kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"))
+
+
+def _decode(decoder, model, amount):
+    """``decoder.decode(model, amount)``; only the coder's own errors become :class:`BitstreamError`."""
+    try:
+        return decoder.decode(model, amount)
+    except BaseException as exc:
+        if not _is_coder_error(exc):
+            raise  # KeyboardInterrupt, MemoryError, a signal handler's TimeoutError: not ours to relabel
+        raise BitstreamError(f"corrupted payload: the range decoder failed ({type(exc).__name__})") from None
 
 
 def decode_symbols(words: np.ndarray, rows: np.ndarray, tables: EntropyTables) -> np.ndarray:
     """Inverse of :func:`encode_symbols`: uint32 words and the rows -> int32 values, shaped like ``rows``.
 
-    Raises :class:`BitstreamError` if the words cannot be decoded (only
-    possible for data that did not come from :func:`encode_symbols`).
+    Raises :class:`BitstreamError` unless ``words`` are exactly what
+    :func:`encode_symbols` makes of the values they decode to: a payload too
+    short for the rows (checked before decoding), words the decoder cannot
+    read, trailing or missing words, or any other words the encoder cannot
+    produce (the decoded values are coded again and compared word for word).
     """
+    words = np.ascontiguousarray(words, np.uint32)
     rows = np.asarray(rows)
     order, counts = _coding_order(rows, tables.channels)
+    check_payload_holds(words.size, float(counts @ tables.minimum_bits()), f"{rows.size:,} values")
     flat_rows = rows.ravel()[order]
-    decoder = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, np.uint32))
+    decoder = constriction.stream.queue.RangeDecoder(words)
     symbols = np.empty(flat_rows.size, np.int64)
-    try:
-        start = 0
-        for row, count in enumerate(counts):
-            if count:
-                symbols[start:start + count] = decoder.decode(tables.model(row), int(count))
-            start += count
-        escaped = symbols == tables.support_size[flat_rows]
-        values = symbols + tables.offset[flat_rows]
-        k = int(escaped.sum())
-        if k:
-            below = np.asarray(decoder.decode(constriction.stream.model.Uniform(2), k), bool)
-            lengths = np.asarray(decoder.decode(constriction.stream.model.Uniform(_ESCAPE_LENGTHS), k), np.int64)
-            low_bits = np.zeros(k, np.int64)
-            has_bits = lengths > 0
-            if has_bits.any():
-                low_bits[has_bits] = decoder.decode(constriction.stream.model.Uniform(),
-                                                    (np.int64(1) << lengths[has_bits]).astype(np.int32))
-            overshoot = (np.int64(1) << lengths) + low_bits - 1
-            escaped_rows = flat_rows[escaped]
-            lo = tables.offset[escaped_rows].astype(np.int64)
-            hi = lo + tables.support_size[escaped_rows] - 1
-            values[escaped] = np.where(below, lo - 1 - overshoot, hi + 1 + overshoot)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # constriction reports bad data as Rust panics (BaseException)
-        raise BitstreamError(f"corrupted payload: the range decoder failed ({type(exc).__name__})") from None
+    start = 0
+    for row, count in enumerate(counts):
+        if count:
+            symbols[start:start + count] = _decode(decoder, tables.model(row), int(count))
+        start += count
+    escaped = symbols == tables.support_size[flat_rows]
+    values = symbols + tables.offset[flat_rows]
+    k = int(escaped.sum())
+    below, lengths, low_bits = np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if k:
+        below = np.asarray(_decode(decoder, constriction.stream.model.Uniform(2), k), bool)
+        lengths = np.asarray(_decode(decoder, constriction.stream.model.Uniform(_ESCAPE_LENGTHS), k), np.int64)
+        low_bits = np.zeros(k, np.int64)
+        has_bits = lengths > 0
+        if has_bits.any():
+            low_bits[has_bits] = _decode(decoder, constriction.stream.model.Uniform(),
+                                         (np.int64(1) << lengths[has_bits]).astype(np.int32))
+        overshoot = (np.int64(1) << lengths) + low_bits - 1
+        escaped_rows = flat_rows[escaped]
+        lo = tables.offset[escaped_rows].astype(np.int64)
+        hi = lo + tables.support_size[escaped_rows] - 1
+        values[escaped] = np.where(below, lo - 1 - overshoot, hi + 1 + overshoot)
     if values.size and np.abs(values).max() > LATENT_LIMIT:
         raise BitstreamError(f"corrupted payload: a latent lies beyond +-{LATENT_LIMIT}")
+    coded = _encode_fields(tables, counts, symbols, below, lengths, low_bits)
+    if coded.size < words.size:
+        raise BitstreamError(f"corrupted payload: {words.size - coded.size} words after the end of the coded data")
+    if coded.size > words.size:
+        raise BitstreamError(f"corrupted payload: the coded data end {coded.size - words.size} words "
+                             "after the payload (missing words)")
+    if not np.array_equal(coded, words):
+        raise BitstreamError("corrupted payload: its words are not what the encoder makes of the values they decode to")
     out = np.empty(flat_rows.size, np.int32)
     out[order] = values
     return out.reshape(rows.shape)
@@ -320,9 +412,13 @@ def encode_latents(values: np.ndarray, tables: EntropyTables) -> np.ndarray:
 def decode_latents(words: np.ndarray, tables: EntropyTables, count: int) -> np.ndarray:
     """Inverse of :func:`encode_latents`: uint32 words -> int32 latents (C, count).
 
-    Raises :class:`BitstreamError` if the words cannot be decoded (only
-    possible for data that did not come from :func:`encode_latents`).
+    Raises :class:`BitstreamError` unless the words are exactly what
+    :func:`encode_latents` produces (see :func:`decode_symbols`); a payload
+    too short for ``count`` positions is refused before anything of that size
+    is allocated.
     """
+    check_payload_holds(np.size(words), count * float(tables.minimum_bits().sum()),
+                        f"{tables.channels} x {count:,} latents")
     return decode_symbols(words, _channel_rows(tables, count), tables).reshape(tables.channels, count)
 
 
@@ -423,12 +519,21 @@ def pack_hyperprior(side: np.ndarray, side_tables: EntropyTables, residuals: np.
     return header + _checksum(header, key, body).to_bytes(4, "big") + body
 
 
-def read_header(data: bytes) -> Header:
+def _check_max_pixels(max_pixels) -> int:
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    return int(max_pixels)
+
+
+def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
     """Parse and sanity-check a header (format version 1 or 2) without decoding anything.
 
-    Checks the magic bytes, the version, the image size and that the file
-    holds exactly the announced payload. Raises :class:`BitstreamError`.
+    Checks the magic bytes, the version, the image size (at most
+    ``max_pixels`` pixels: the caller's limit, by default the largest image
+    the encoder accepts) and that the file holds exactly the announced
+    payload. Raises :class:`BitstreamError`.
     """
+    max_pixels = _check_max_pixels(max_pixels)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BitstreamError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -448,6 +553,9 @@ def read_header(data: bytes) -> Header:
     height, width = int.from_bytes(data[5:7], "big"), int.from_bytes(data[7:9], "big")
     if height < 1 or width < 1 or height * width > MAX_PIXELS:
         raise BitstreamError(f"invalid image size {height}x{width} in the header")
+    if height * width > max_pixels:
+        raise BitstreamError(f"image of {height}x{width} = {height * width:,} pixels exceeds the limit "
+                             f"max_pixels={max_pixels:,}")
     if version == VERSION:
         side_words, words = 0, int.from_bytes(data[9:12], "big")
     else:
@@ -470,36 +578,49 @@ def _verify(data: bytes, header: Header, key: bytes) -> None:
         raise BitstreamError("checksum mismatch: the file is corrupted (or made by a different model)")
 
 
-def unpack(data: bytes, tables: EntropyTables, factor: int = 16) -> tuple[Header, np.ndarray]:
+def _check_grid_fits(header: Header, tables: EntropyTables, words: int, factor: int, name: str) -> tuple[int, int]:
+    """The (h, w) grid of latents of the header's image at ``factor`` pixels per latent,
+    once :func:`check_payload_holds` says ``words`` can hold its C x h x w values."""
+    h, w = latent_size(header.height, header.width, factor)
+    check_payload_holds(words, h * w * float(tables.minimum_bits().sum()),
+                        f"the {tables.channels}x{h}x{w} {name} of a {header.height}x{header.width} image")
+    return h, w
+
+
+def unpack(data: bytes, tables: EntropyTables, factor: int = 16,
+           max_pixels: int = MAX_PIXELS) -> tuple[Header, np.ndarray]:
     """Read a ``.rcz`` file made with ``tables``: returns (header, latents (C, h, w) int32).
 
+    ``max_pixels``: the largest image (height x width) to decode; larger ones
+    are refused before anything is allocated (see the module docstring).
     Raises :class:`BitstreamError` for anything but an intact file from the same model.
     """
-    header = read_header(data)
+    header = read_header(data, max_pixels)
     if header.version != VERSION:
         raise BitstreamError(f"file is format version {header.version} (a hyperprior codec's file); "
                              "this factorized codec reads version 1")
     data = bytes(data)
     _verify(data, header, tables.fingerprint())
-    h, w = latent_size(header.height, header.width, factor)
+    h, w = _check_grid_fits(header, tables, header.words, factor, "latents")
     words = np.frombuffer(data[HEADER_SIZE:], "<u4").astype(np.uint32)
     values = decode_latents(words, tables, h * w)
     return header, values.reshape(tables.channels, h, w)
 
 
 def unpack_hyperprior_side(data: bytes, side_tables: EntropyTables, key: bytes,
-                           factor: int = 64) -> tuple[Header, np.ndarray]:
+                           factor: int = 64, max_pixels: int = MAX_PIXELS) -> tuple[Header, np.ndarray]:
     """First half of reading a version-2 file: check it whole, decode z_hat (K, h', w') int32.
 
-    ``factor``: pixels per z position along each side. Raises :class:`BitstreamError`.
+    ``factor``: pixels per z position along each side; ``max_pixels`` as in
+    :func:`unpack`. Raises :class:`BitstreamError`.
     """
-    header = read_header(data)
+    header = read_header(data, max_pixels)
     if header.version != HYPERPRIOR_VERSION:
         raise BitstreamError(f"file is format version {header.version} (a factorized codec's file); "
                              f"this hyperprior codec reads version {HYPERPRIOR_VERSION}")
     data = bytes(data)
     _verify(data, header, key)
-    h, w = latent_size(header.height, header.width, factor)
+    h, w = _check_grid_fits(header, side_tables, header.side_words, factor, "hyper-latents z")
     start = header.size
     words = np.frombuffer(data[start:start + 4 * header.side_words], "<u4").astype(np.uint32)
     return header, decode_latents(words, side_tables, h * w).reshape(side_tables.channels, h, w)
@@ -507,7 +628,15 @@ def unpack_hyperprior_side(data: bytes, side_tables: EntropyTables, key: bytes,
 
 def unpack_hyperprior_latents(data: bytes, header: Header, rows: np.ndarray,
                               scale_tables: EntropyTables) -> np.ndarray:
-    """Second half: y's residuals round(y - mu), shaped like ``rows`` (the scale indices from z_hat)."""
+    """Second half: y's residuals round(y - mu), shaped like ``rows`` (the scale indices from z_hat).
+
+    Refuses y's stream if it cannot hold the latents with these rows
+    (:meth:`EntropyTables.minimum_bits`), before decoding; raises :class:`BitstreamError`.
+    """
+    rows = np.asarray(rows)
+    counts = np.bincount(rows.ravel(), minlength=scale_tables.channels)[:scale_tables.channels]
+    check_payload_holds(header.words, float(counts @ scale_tables.minimum_bits()),
+                        f"the {'x'.join(map(str, rows.shape))} latents y of a {header.height}x{header.width} image")
     start = header.size + 4 * header.side_words
     words = np.frombuffer(bytes(data)[start:start + 4 * header.words], "<u4").astype(np.uint32)
     return decode_symbols(words, rows, scale_tables)

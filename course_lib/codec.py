@@ -55,7 +55,7 @@ from . import bitstream
 from .blocks import ResidualBlock
 from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
 from .config import WEIGHTS_DIR, ReproducibilityWarning, onednn_enabled
-from .data import read_file, sha256_file, to_rgb8
+from .data import MAX_PIXELS, read_file, sha256_file, to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods
 from .gdn import GDN
 from .quantization import rate_and_decoder_values
@@ -537,14 +537,19 @@ class LearnedCodec(keras.Model):
         latents = self.analyse(image, rate, encoded)
         return bitstream.pack(np.transpose(latents, (2, 0, 1)), tables, image.shape[0], image.shape[1], rate_byte)
 
-    def decompress(self, data: bytes) -> np.ndarray:
+    def decompress(self, data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         """Decode ``.rcz`` bytes to a uint8 RGB image (H, W, 3).
 
-        Raises :class:`course_lib.bitstream.BitstreamError` for empty,
-        truncated, corrupted or foreign files and files of another model.
+        ``max_pixels``: the largest image (H x W pixels) to decode, by default
+        the largest the encoder accepts (``course_lib.data.MAX_PIXELS``); a
+        file announcing more is refused before anything is allocated.
+        Raises :class:`course_lib.bitstream.BitstreamError` (one line) for empty,
+        truncated, corrupted or foreign files, files of another model, payloads
+        too short for the image they announce or not exactly what the encoder
+        produces, and images over ``max_pixels``.
         """
         tables = self._require_tables()
-        header, values = bitstream.unpack(data, tables, DOWNSAMPLING)
+        header, values = bitstream.unpack(data, tables, DOWNSAMPLING, max_pixels)
         rate = self.byte_to_rate(header.rate_byte)
         return self.synthesise(np.transpose(values, (1, 2, 0)), rate, header.height, header.width)
 

@@ -44,7 +44,7 @@ from scipy.special import ndtr
 from . import bitstream
 from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
 from .codec import DOWNSAMPLING, LayerStack, LearnedCodec, SubPixelConv2D
-from .data import to_rgb8
+from .data import MAX_PIXELS, to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods, integer_pmf
 from .gdn import lower_bound
 from .quantization import rate_and_decoder_values
@@ -414,14 +414,16 @@ class HyperpriorCodec(LearnedCodec):
             np.transpose(parts["residuals"], (2, 0, 1)), np.transpose(rows, (2, 0, 1)), self.scale_tables,
             self.model_key, image.shape[0], image.shape[1], rate_byte)
 
-    def decompress(self, data: bytes) -> np.ndarray:
+    def decompress(self, data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         """Decode ``.rcz`` version-2 bytes to a uint8 RGB image (H, W, 3).
 
+        ``max_pixels`` as in :meth:`LearnedCodec.decompress`: for version-2 files
+        it is the main bound, since z may announce latents that cost almost no bits.
         Raises :class:`BitstreamError` for anything but an intact file of this model.
         """
         self._require_tables()
         header, z_hat = bitstream.unpack_hyperprior_side(data, self.tables, self.model_key,
-                                                         DOWNSAMPLING * HYPER_DOWNSAMPLING)
+                                                         DOWNSAMPLING * HYPER_DOWNSAMPLING, max_pixels)
         rate = self.byte_to_rate(header.rate_byte)
         means, scales = self.side_information(np.transpose(z_hat, (1, 2, 0)), header.height, header.width)
         rows = np.transpose(scale_indices(scales), (2, 0, 1))

@@ -225,3 +225,128 @@ def test_crafted_payload_with_valid_checksum_never_crashes(tables):
                 assert values.shape == (CHANNELS, 4, 4) and np.abs(values).max() <= LATENT_LIMIT
             except BitstreamError:
                 pass
+
+
+# --------------------------------------------------------------------------- hostile files (issue 16)
+def reseal(header: bitstream.Header, payload: bytes, key: bytes) -> bytes:
+    """A file with the given header fields and payload and a *valid* CRC, as a crafted file would have."""
+    head = header.to_bytes()
+    return head + bitstream._checksum(head, key, payload).to_bytes(4, "big") + payload
+
+
+def test_minimum_bits_bound_what_the_coder_spends(tables):
+    """A long run of each row's likeliest symbol (the cheapest message there is) costs at least
+    minimum_bits per value, and not much more: the bound is tight."""
+    from course_lib.hyperprior import gaussian_tables
+
+    for t in (tables, gaussian_tables()):
+        bounds = t.minimum_bits()
+        assert bounds.shape == (t.channels,) and np.all(bounds > 0)
+        for row in range(t.channels):
+            likeliest = int(np.argmax(t.pmf[row])) + int(t.offset[row])
+            n = 20_000
+            spent = 32 * bitstream.encode_symbols(np.full(n, likeliest), np.full(n, row), t).size
+            assert spent >= n * bounds[row], (row, spent, n * bounds[row])
+            assert spent <= 1.02 * n * bounds[row] + 64 + 0.0001 * n
+
+
+@pytest.mark.parametrize("height, width, message", [(7071, 7071, "payload too short"),
+                                                    (4096, 4096, "payload too short"),
+                                                    (65535, 65535, "image size")])
+def test_bomb_header_is_refused_fast_without_allocating(tables, height, width, message):
+    """A 16-byte file with a valid CRC announcing a huge image and no payload: refused in well under
+    2 s, with no allocation the size of the image (traced by tracemalloc)."""
+    import time
+    import tracemalloc
+
+    bomb = reseal(bitstream.Header(tables.model_id, 0, height, width, 0), b"", tables.fingerprint())
+    assert len(bomb) == HEADER_SIZE
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(BitstreamError, match=message) as info:
+            unpack(bomb, tables)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in str(info.value) and seconds < 0.5 and peak < 1_000_000
+
+
+def test_payload_bound_and_max_pixels(tables):
+    """A payload one word shorter than the tables' bound is refused; the caller's max_pixels too."""
+    count = 64 * 64  # latents of a 1024 x 1024 image
+    needed = count * tables.minimum_bits().sum()
+    short = int(needed // 32) - 2
+    header = bitstream.Header(tables.model_id, 0, 1024, 1024, short)
+    with pytest.raises(BitstreamError, match="payload too short.*1024x1024 image"):
+        unpack(reseal(header, bytes(4 * short), tables.fingerprint()), tables)
+    with pytest.raises(BitstreamError, match="payload too short"):
+        decode_latents(np.zeros(short, np.uint32), tables, count)
+    data = pack(latents((2, 3)), tables, 20, 33)
+    assert unpack(data, tables, max_pixels=20 * 33)[0].height == 20
+    with pytest.raises(BitstreamError, match="max_pixels=659") as info:
+        unpack(data, tables, max_pixels=20 * 33 - 1)
+    assert "\n" not in str(info.value)
+    for bad in (0, -1, 1.5, True, "big"):
+        with pytest.raises(ValueError, match="max_pixels"):
+            read_header(data, max_pixels=bad)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda w: np.append(w, np.uint32(0)), "after the end"),  # a zero word passes constriction's own end test
+    (lambda w: np.append(w, np.arange(100, dtype=np.uint32)), "after the end"),  # 400 hidden bytes
+    (lambda w: w[:-1], "missing words|not what the encoder"),
+    (lambda w: w[:-2], "missing words|not what the encoder|payload too short"),
+    (lambda w: w[:0], "payload too short"),
+])
+def test_resealed_payload_must_be_exactly_the_coders_output(tables, edit, message):
+    values = latents((5, 7), seed=4)
+    words = encode_latents(values, tables)
+    changed = edit(words)
+    with pytest.raises(BitstreamError, match=message):
+        decode_latents(changed, tables, 35)
+    header = bitstream.Header(tables.model_id, 0, 80, 112, int(changed.size))
+    with pytest.raises(BitstreamError, match=message) as info:
+        unpack(reseal(header, changed.astype("<u4").tobytes(), tables.fingerprint()), tables)
+    assert "\n" not in str(info.value)
+
+
+def _a_real_panic() -> BaseException:
+    """The exception a Rust panic inside constriction raises (pyo3's PanicException)."""
+    import constriction
+
+    decoder = constriction.stream.queue.RangeDecoder(np.zeros(2, np.uint32))
+    try:
+        decoder.decode(constriction.stream.model.Uniform(), np.array([1], np.int32))  # a 1-symbol uniform panics
+    except BaseException as exc:  # noqa: BLE001 - that is what we are after
+        return exc
+    raise AssertionError("expected a panic")
+
+
+@pytest.mark.parametrize("raised, becomes_bitstream_error", [
+    (KeyboardInterrupt(), False), (MemoryError(), False), (TimeoutError("from a signal handler"), False),
+    (SystemExit(3), False), (RuntimeError("the caller's"), False),
+    (AssertionError("invalid compressed data"), True), (ValueError("bad data"), True), (_a_real_panic(), True),
+])
+def test_only_the_coders_own_errors_become_bitstream_errors(tables, monkeypatch, raised, becomes_bitstream_error):
+    """The decoder relabels bad data, never the caller's exceptions (a KeyboardInterrupt, a MemoryError,
+    a TimeoutError raised by a signal handler while the coder runs)."""
+    import constriction
+
+    class Decoder:
+        def __init__(self, words):
+            pass
+
+        def decode(self, model, amount):
+            raise raised
+
+    data = pack(latents((2, 2)), tables, 32, 32)
+    monkeypatch.setattr(constriction.stream.queue, "RangeDecoder", Decoder)
+    if becomes_bitstream_error:
+        with pytest.raises(BitstreamError, match="range decoder failed"):
+            unpack(data, tables)
+    else:
+        with pytest.raises(type(raised)) as info:
+            unpack(data, tables)
+        assert info.value is raised

@@ -280,3 +280,57 @@ def test_a_coarser_scale_table_codes_the_same_values():
     assert np.all(np.abs(np.log(coarse[rows]) - np.log(scales)) <= np.log(coarse[1] / coarse[0]) / 2 + 1e-9)
     values = np.round(rng.normal(0, scales)).astype(np.int64)
     assert np.array_equal(decode_symbols(encode_symbols(values, rows, tables), rows, tables), values)
+
+
+@pytest.mark.parametrize("stream", ["z", "y"])
+def test_resealed_trailing_or_missing_words_are_refused(codec, photo, stream):
+    """Issue 16: a version-2 file decodes only if both streams are exactly the coder's output; the header
+    stores both lengths, and a crafted file (lengths and CRC updated) with a word added to or taken from
+    either stream is refused with one line."""
+    good = codec.compress(photo[:64, :96], 1)
+    header = bitstream.read_header(good)
+    z = good[19:19 + 4 * header.side_words]
+    y = good[19 + 4 * header.side_words:]
+    for extra in (bytes(4), b"\xff" * 4, bytes(400)):
+        for z2, y2 in ((z + extra, y), (z, y + extra)) if stream == "z" else ((z, y + extra),):
+            crafted = bitstream.Header(header.model_id, header.rate_byte, header.height, header.width,
+                                       len(y2) // 4, 2, len(z2) // 4).to_bytes() + bytes(4) + z2 + y2
+            with pytest.raises(BitstreamError, match="after the end|not what the encoder") as info:
+                codec.decompress(_reseal(crafted, codec.model_key))
+            assert "\n" not in str(info.value)
+    z2, y2 = (z[:-4], y) if stream == "z" else (z, y[:-4])
+    crafted = bitstream.Header(header.model_id, header.rate_byte, header.height, header.width,
+                               len(y2) // 4, 2, len(z2) // 4).to_bytes() + bytes(4) + z2 + y2
+    with pytest.raises(BitstreamError, match="missing words|not what the encoder|too short|beyond"):
+        codec.decompress(_reseal(crafted, codec.model_key))
+
+
+def test_bomb_headers_and_max_pixels_version_2(codec, photo):
+    """A 19-byte file with a valid CRC announcing 7071 x 7071 (or 65535 x 65535) is refused at once;
+    the caller's max_pixels is honoured."""
+    import time
+
+    for side, message in ((7071, "payload too short: 0 bytes cannot hold the 8x111x111 hyper-latents z"),
+                          (65535, "invalid image size")):
+        head = bitstream.Header(codec.model_key[0], 0, side, side, 0, 2, 0).to_bytes()
+        start = time.perf_counter()
+        with pytest.raises(BitstreamError, match=message):
+            codec.decompress(_reseal(head + bytes(4), codec.model_key))
+        assert time.perf_counter() - start < 1.0
+    data = codec.compress(photo[:64, :96], 0)
+    assert codec.decompress(data, max_pixels=64 * 96).shape == (64, 96, 3)
+    with pytest.raises(BitstreamError, match="max_pixels"):
+        codec.decompress(data, max_pixels=64 * 96 - 1)
+
+
+def test_y_stream_too_short_for_its_rows_is_refused_before_decoding(codec, photo):
+    """Once z has named every latent's table row, y's stream must hold at least the rows' minimum bits."""
+    import dataclasses
+
+    data = codec.compress(photo[:64, :96], 2)
+    header = bitstream.read_header(data)
+    rows = np.zeros((codec.latent_channels, 4, 6), np.int64) + codec.scale_tables.channels - 1  # widest rows
+    short = dataclasses.replace(header, words=1)
+    with pytest.raises(BitstreamError, match="payload too short.*latents y of a 64x96 image"):
+        bitstream.unpack_hyperprior_latents(data, short, rows, codec.scale_tables)
+
