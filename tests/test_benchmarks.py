@@ -100,10 +100,79 @@ def test_codec_speed_prints_each_shipped_model_against_the_first(tmp_path, capsy
     assert codec_speed.main(["--image", str(tmp_path / "missing.png")]) == 2
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_fuzz_benchmark_finds_no_unexpected_exception(version, capsys):
+def test_structure_aware_fuzz_of_both_shipped_codecs():
+    """Issue 16: 1,260 damaged and crafted (resealed) files, half for each shipped codec; every case is a
+    one-line BitstreamError or a correct decode, except that a resealed header may name another valid rate or
+    a size on the same latent grid, and a payload bit edit may give another valid stream (valid files: no
+    checksum can tell). No other exception, crash, hang (2 s), allocation over 64 MiB or silent wrong output."""
     import fuzz_bitstream
 
-    assert fuzz_bitstream.main(["--n", "180", "--version", str(version)]) == 0
+    table, messages, seconds = fuzz_bitstream.fuzz(1260, seed=1)
+    kinds = fuzz_bitstream.DAMAGED + fuzz_bitstream.CRAFTED
+    assert set(table) == {(version, kind) for version in (1, 2) for kind in kinds}
+    assert sum(sum(counts.values()) for counts in table.values()) == 1260
+    for (version, kind), counts in table.items():
+        assert not any(counts[o] for o in fuzz_bitstream.FAILURES), (version, kind, counts)
+        if kind not in ("header field at an extreme", "payload bit edits"):
+            assert counts["documented error"] == sum(counts.values()), (version, kind, counts)
+    assert any("payload too short" in m for m in messages) and any("missing words" in m for m in messages)
+    assert any("after the end of the coded data" in m for m in messages)
+    print(fuzz_bitstream.format_table(table), f"\n{seconds:.1f} s")
+
+
+def test_fuzz_benchmark_prints_its_table(capsys):
+    import fuzz_bitstream
+
+    assert fuzz_bitstream.main(["--n", "28", "--versions", "1"]) == 0
     out = capsys.readouterr().out
-    assert f"format version {version}" in out and "unexpected exceptions:\n       0  none" in out
+    assert "format version(s) 1 (learned_codec)" in out and "no checksum can catch" in out.lower()
+    assert "failures: silent wrong output 0, other exception 0, crash 0, hang 0, over memory 0" in out
+    assert "payload bit edits" in out and "memory bomb" in out
+
+
+def test_fuzz_harness_names_each_failure():
+    """The harness itself: a decoder that returns the wrong image, raises something else, panics, takes too
+    long or allocates too much is reported as such."""
+    import time
+    import tracemalloc
+
+    import numpy as np
+
+    import fuzz_bitstream
+    from course_lib.bitstream import BitstreamError
+
+    reference = np.zeros((4, 4, 3), np.uint8)
+
+    class Panic(BaseException):
+        pass
+
+    def raise_(exc):
+        raise exc
+
+    def allocate_then_refuse():
+        block = np.ones(80 * 2 ** 20, np.uint8)
+        raise BitstreamError(f"refused after touching {block.size} bytes")
+
+    behaviours = {
+        "documented error": lambda: raise_(BitstreamError("one line")),
+        "other exception": lambda: raise_(RuntimeError("not ours")),
+        "crash": lambda: raise_(Panic()),
+        "correct decode": lambda: reference.copy(),
+        "silent wrong output": lambda: reference + 1,
+        "hang": lambda: time.sleep(0.2) or reference,
+        "over memory": allocate_then_refuse,
+    }
+
+    class Fake:
+        def __init__(self, behaviour):
+            self.decompress = lambda data: behaviour()
+
+    tracemalloc.start()
+    try:
+        for expected, behaviour in behaviours.items():
+            time_limit = 0.1 if expected == "hang" else 30
+            outcome = fuzz_bitstream.classify(Fake(behaviour), b"x", b"y", reference, True, time_limit, 64,
+                                              fuzz_bitstream.collections.Counter())
+            assert outcome == expected
+    finally:
+        tracemalloc.stop()
