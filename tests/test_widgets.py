@@ -302,3 +302,138 @@ def test_any_failure_inside_the_demo_is_shown_as_a_message(demo, monkeypatch):
     monkeypatch.setattr(widgets, "update", broken)
     demo.crop_x.value = 0.3
     assert "Something went wrong" in demo.message.value and "disk on fire" in demo.message.value
+
+
+# --------------------------------------------------------------------------- two codecs at the same size
+def test_the_wipe_takes_the_left_picture_before_the_split_and_the_right_one_after():
+    left, right = np.zeros((4, 10, 3), np.uint8), np.full((4, 10, 3), 200, np.uint8)
+    wiped, column = widgets.wipe_image(left, right, 0.3)
+    assert column == 3 and (wiped[:, :3] == 0).all() and (wiped[:, 3:] == 200).all()
+    assert (widgets.wipe_image(left, right, 0.0)[0] == 200).all()  # all right
+    assert (widgets.wipe_image(left, right, 7.0)[0] == 0).all()    # clipped: all left
+    with pytest.raises(ValueError, match="differ in shape"):
+        widgets.wipe_image(left, right[:, :5], 0.5)
+
+
+@needs_learned
+def test_compare_puts_both_codecs_at_most_at_the_reference_size_on_the_same_crop(medium):
+    others = [c for c in widgets.available_codecs() if c != REFERENCE]
+    for rate in (0.5, 3.0):
+        reference = update(State(image=medium, codec=REFERENCE, level=rate, curves=False))
+        for right in others:
+            comparison = widgets.compare(widgets.CompareState(image=medium, right=right, level=rate, split=0.25,
+                                                              crop_center=(0.2, 0.7), crop_size=48))
+            left = comparison.left
+            assert left.codec == REFERENCE and comparison.right.codec == right
+            assert comparison.target_bytes == reference.num_bytes == left.num_bytes
+            assert comparison.right.num_bytes <= comparison.target_bytes, (right, rate, comparison.right.num_bytes)
+            assert comparison.right.num_bytes > 0.85 * comparison.target_bytes, (right, rate)  # a close match
+            assert comparison.right.note == "" and comparison.left.crop == comparison.right.crop
+            assert comparison.target_bpp == pytest.approx(reference.bpp)
+            expected, column = widgets.wipe_image(left.reconstruction, comparison.right.reconstruction, 0.25)
+            np.testing.assert_array_equal(comparison.wipe, expected)
+            assert comparison.split_column == column == 80
+            label = comparison.label("right")
+            assert label.startswith(widgets.CODEC_LABELS[right])
+            assert f"{comparison.right.num_bytes:,} bytes" in label and f"{comparison.right.bpp:.3f} bpp" in label
+            assert f"{comparison.right.psnr:.2f} dB" in label
+
+
+@needs_hyperprior
+def test_the_factorized_codec_can_be_matched_to_the_hyperprior_and_the_reference_cannot(medium):
+    assert not widgets.can_match("hyperprior") and widgets.can_match("learned") and widgets.can_match("webp")
+    assert widgets.level_range("hyperprior", match_bpp=True).label == "learned rate"  # nothing to match
+    target = update(State(image=medium, codec="hyperprior", level=2.0, curves=False))
+    matched = update(State(image=medium, codec="learned", level=2.0, match_bpp=True, curves=False))
+    assert matched.num_bytes <= target.num_bytes and matched.reference["codec"] == "hyperprior"
+    codec = widgets.learned_codec("learned")  # one stored rate step higher is larger than the target
+    step_up = codec.byte_to_rate(codec.rate_to_byte(matched.quality) + 1)
+    assert len(codec.compress(medium, step_up)) > target.num_bytes
+
+
+def test_a_compression_ratio_reads_well_even_for_a_one_pixel_image():
+    result = update(State(image=np.full((1, 1, 3), 99, np.uint8), codec="jpeg420", level=50, curves=False))
+    assert result.compression_ratio < 0.1
+    assert widgets.ratio_text(result.compression_ratio).endswith("(the file is larger than the raw pixels)")
+    assert not widgets.ratio_text(result.compression_ratio).startswith("0 :")
+    assert widgets.ratio_text(24.4) == "24 : 1" and widgets.ratio_text(3.46) == "3.5 : 1"
+
+
+@needs_learned
+def test_compare_mode_in_the_widgets_shows_both_sides_and_moves_the_wipe(demo):
+    demo.mode.value = "compare"
+    comparison = demo.comparison
+    assert comparison.left.codec == REFERENCE and comparison.right.codec == "jpeg420"
+    assert comparison.right.num_bytes <= comparison.target_bytes == comparison.left.num_bytes
+    assert widgets.CODEC_LABELS["jpeg420"] in demo.titles[2].value and "bytes" in demo.titles[2].value
+    assert f"{comparison.right.psnr:.2f} dB" in demo.titles[2].value
+    assert "left-bytes" in demo.readout.value and "right-bytes" in demo.readout.value
+    wipe = demo.pictures[1].value
+    demo.split.value = 0.9
+    assert demo.comparison.split_column == round(0.9 * comparison.left.original.shape[1])
+    assert demo.pictures[1].value != wipe and demo.comparison.left.reconstruction is comparison.left.reconstruction
+    demo.right.value = "webp"
+    assert demo.comparison.right.codec == "webp" and demo.comparison.right.num_bytes <= comparison.target_bytes
+    demo.mode.value = "single"
+    assert demo.result is not None and demo.codec.value == REFERENCE
+
+
+@needs_learned
+def test_presets_set_every_control_at_once(demo):
+    for name in widgets.PRESETS:
+        if not any(button.description == name for button in demo.presets):
+            continue
+        before = demo.refreshes
+        demo.apply_preset(name)
+        preset = widgets.PRESETS[name]
+        assert demo.mode.value == preset["mode"] and demo.refreshes == before + 1, name  # one redraw
+        assert "wrong" not in demo.message.value
+        if preset["mode"] == "single":
+            assert demo.codec.value == preset["codec"] and demo.result.quality == preset["level"]
+        else:
+            assert demo.comparison.right.codec == preset["right"]
+    assert "Upload" in demo.message.value  # the last one, "your own photo", asks for one
+
+
+@needs_learned
+def test_a_codec_switch_gives_a_new_slider_with_the_whole_range_and_the_match_box_follows(demo):
+    first = demo.level
+    assert demo.match_bpp.disabled  # the reference codec: matching it to itself would change nothing
+    demo.codec.value = "jpeg420"
+    assert demo.level is not first and (demo.level.min, demo.level.max) == (1, 100)
+    assert "level-slider" in demo.level._dom_classes and demo.level in demo._level_box.children
+    assert not demo.match_bpp.disabled
+    demo.level.value = 100  # what End does in the browser
+    assert demo.result.quality == 100
+    demo.match_bpp.value = True
+    matched = demo.result.quality
+    demo.match_bpp.value = False  # unticked: stays at the quality that matched, not the default
+    assert demo.level.value == matched and demo.result.quality == matched
+    demo.codec.value = REFERENCE
+    demo.level.value = 2.3
+    assert "rate 2.3" in demo.titles[1].value  # the title says what the slider says
+    demo.crop_y.value = 1.0  # a vertical slider: its top is the picture's top
+    assert demo.result.crop[0] == 0
+
+
+def test_the_newest_input_wins_and_intermediate_states_are_never_computed(monkeypatch):
+    demo = widgets.build_demo("astronaut", codec="jpeg420", level=50, max_side=96, panel_width=96,
+                              background=True)
+    assert demo.wait(120) and demo.result.quality == 50
+    gate, computed, real_update = __import__("threading").Event(), [], widgets.update
+
+    def slow(state):
+        computed.append(state.level)
+        gate.wait(60)  # the first computation is still running while the other inputs arrive
+        return real_update(state)
+
+    monkeypatch.setattr(widgets, "update", slow)
+    levels = [10, 20, 30, 40, 60, 70, 80]
+    for level in levels:  # a burst of seven inputs
+        demo.level.value = level
+    assert "busy" in demo.status.value and "stale" in demo.views._dom_classes
+    gate.set()
+    assert demo.wait(120)
+    assert computed == [10, 80]  # the running one, then the newest: 20-70 were dropped before computing
+    assert demo.result.quality == 80 and demo.dropped == 1  # the finished 10 was never shown
+    assert "busy" not in demo.status.value and "stale" not in demo.views._dom_classes
