@@ -23,12 +23,22 @@ lab: setup
 	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00_welcome.ipynb
 
 # The slider demo of notebook 09 as a standalone web page (Voilà): open http://127.0.0.1:$(DEMO_PORT)/
+# Kernels without a connection for 10 minutes (a closed tab, a reload) are shut down; messages up to 100 MiB pass
+# (uploads; the demo refuses files above 40 MB with a message). The same settings as benchmarks/demo_screenshot.py.
 demo: setup
-	$(BIN)/voila apps/slider_demo.ipynb --port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1
+	$(BIN)/voila apps/slider_demo.ipynb --port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1 \
+		--MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60 \
+		--MappingKernelManager.cull_connected=False \
+		'--Voila.tornado_settings={"websocket_max_message_size": 104857600}'
 
-# docs/img/slider_demo.png for the README: the demo in headless Chromium (needs /usr/bin/chromium).
+# docs/img/slider_demo*.png for the README: the demo in headless Chromium (needs /usr/bin/chromium): one codec at
+# JPEG's matched size, and compare mode (learned vs JPEG at the same size, with the wipe) at 1280x720 and 1920x1080.
 screenshot: setup
 	$(BIN)/python benchmarks/demo_screenshot.py --image kodim23.png --codec jpeg420 --match --level 1 --zoom 0.66 0.32
+	$(BIN)/python benchmarks/demo_screenshot.py --image kodim23.png --compare --codec jpeg420 --level 1 --split 0.5 \
+		--zoom 0.66 0.32 --size 1280x720 --page --out docs/img/slider_demo_compare_1280x720.png
+	$(BIN)/python benchmarks/demo_screenshot.py --image kodim23.png --compare --codec jpeg420 --level 1 --split 0.5 \
+		--zoom 0.66 0.32 --size 1920x1080 --page --out docs/img/slider_demo_compare_1920x1080.png
 
 # Every notebook runs top to bottom in a fresh kernel (nbval) in fast mode; cells check
 # themselves with asserts, so outputs are not compared (--nbval-lax).

@@ -29,6 +29,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+#: Server settings of ``make demo`` (keep the two in step): a kernel without a connection for 10 minutes is shut
+#: down (a closed tab or a reload no longer leaves a 1 GB kernel behind), and messages up to 100 MiB are accepted
+#: (Tornado's default of 10 MiB closed the connection on a phone photo; the demo itself refuses files above
+#: course_lib.widgets.MAX_UPLOAD_MB with a message).
+VOILA_ARGS = ["--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60",
+              "--MappingKernelManager.cull_connected=False",
+              '--Voila.tornado_settings={"websocket_max_message_size": 104857600}']
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,7 +54,7 @@ def voila_server(notebook: Path = APP, env: dict | None = None, startup_s: float
     log = tempfile.TemporaryFile()
     voila = Path(sys.executable).with_name("voila")
     process = subprocess.Popen(
-        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
+        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1", *VOILA_ARGS],
         cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     try:
@@ -121,13 +130,21 @@ def main(argv=None) -> int:
     parser.add_argument("--match", action="store_true", help="tick 'match the learned codec's size'")
     parser.add_argument("--level", type=float, default=None, help="slider value to show")
     parser.add_argument("--zoom", type=float, nargs=2, metavar=("X", "Y"), default=None,
-                        help="zoom position as fractions of the width and height")
+                        help="zoom position as fractions of the width and height (from the top left)")
+    parser.add_argument("--compare", action="store_true",
+                        help="compare mode: the reference learned codec against --codec (default JPEG) at the same "
+                             "file size, --level being the reference codec's rate")
+    parser.add_argument("--split", type=float, default=None, help="compare mode: the wipe's position (0-1)")
+    parser.add_argument("--size", default="1320x1000", help="browser window WIDTHxHEIGHT (default 1320x1000)")
+    parser.add_argument("--page", action="store_true", help="shoot the whole page, not only the demo")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     from course_lib.widgets import CODEC_LABELS, kodak_names
 
-    with voila_server() as url, sync_playwright() as playwright, chromium_page(playwright) as page:
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    with voila_server() as url, sync_playwright() as playwright, \
+            chromium_page(playwright, width=width, height=height) as page:
         wait_for_demo(page, url)
         demo = page.locator(".course-slider-demo")
         selects = demo.locator("select")
@@ -143,9 +160,13 @@ def main(argv=None) -> int:
             label = (f"{args.image.removesuffix('.png')} (Kodak)" if args.image.startswith("kodim")
                      else f"{args.image} (course photo)")
             change(lambda: selects.nth(0).select_option(label=label))
-        if args.codec:
+        if args.compare:
+            change(lambda: demo.locator(".widget-toggle-buttons button", has_text="same file size").click())
+            if args.codec:  # the menus in order: image, codec (hidden), left, right
+                change(lambda: selects.nth(3).select_option(label=CODEC_LABELS[args.codec]))
+        elif args.codec:
             change(lambda: selects.nth(1).select_option(label=CODEC_LABELS[args.codec]))
-        if args.match:
+        if args.match and not args.compare:
             change(lambda: demo.locator("input[type=checkbox]").check())
         def type_into(slider, value):  # the slider's readout is editable
             def action():
@@ -158,13 +179,15 @@ def main(argv=None) -> int:
 
         if args.level is not None:
             change(type_into(demo.locator(".level-slider"), args.level))
+        if args.split is not None:
+            change(type_into(demo.locator(".split-slider"), args.split))
         if args.zoom:
-            zoom_sliders = demo.locator(".widget-slider:not(.level-slider)")
-            for index, value in enumerate(args.zoom):
-                change(type_into(zoom_sliders.nth(index), value))
+            zoom_x = demo.locator(".widget-hslider:not(.level-slider):not(.split-slider)").first
+            change(type_into(zoom_x, args.zoom[0]))
+            change(type_into(demo.locator(".widget-vslider").first, round(1 - args.zoom[1], 2)))  # bottom = 0
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        demo.screenshot(path=str(out))
+        (page if args.page else demo).screenshot(path=str(out))
         print(f"wrote {out}")
     return 0
 

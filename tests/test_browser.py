@@ -39,10 +39,23 @@ def choose_file(page, path):
     chooser.value.set_files(str(path))
 
 
-def test_moving_the_slider_redraws_the_picture_the_readout_and_the_plot(tmp_path):
-    # Fast mode: the demo shows 256-pixel pictures, so that every first visit is quick.
-    with voila_server(env={"COURSE_FAST": "1"}) as url, playwright_api.sync_playwright() as playwright, \
-            chromium_page(playwright) as page:
+@pytest.fixture(scope="module")
+def demo_url():
+    """One Voilà server for the module (each page gets its own kernel). Fast mode: the demo shows 256-pixel
+    pictures, so that every first visit is quick."""
+    with voila_server(env={"COURSE_FAST": "1"}) as url:
+        yield url
+
+
+def idle(page) -> None:
+    """Wait until the demo is not computing (its status has no busy spinner)."""
+    page.wait_for_function("() => document.querySelector('.course-slider-demo .demo-status') &&"
+                           " !document.querySelector('.course-slider-demo .demo-status.busy')", timeout=120_000)
+
+
+def test_moving_the_slider_redraws_the_picture_the_readout_and_the_plot(tmp_path, demo_url):
+    url = demo_url
+    with playwright_api.sync_playwright() as playwright, chromium_page(playwright) as page:
         page_errors = []
         page.on("pageerror", lambda error: page_errors.append(str(error)))
         wait_for_demo(page, url)
@@ -88,3 +101,61 @@ def test_moving_the_slider_redraws_the_picture_the_readout_and_the_plot(tmp_path
         assert "Error displaying widget" not in text
         assert "Something went wrong" not in text and "Traceback" not in text
         assert not page_errors, page_errors
+
+
+def test_codec_switch_then_end_a_burst_of_inputs_and_compare_mode_at_equal_size(demo_url):
+    with playwright_api.sync_playwright() as playwright, chromium_page(playwright) as page:
+        page_errors, requests = [], []
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        wait_for_demo(page, demo_url)
+        demo = page.locator(".course-slider-demo")
+        title = demo.locator(".widget-html").filter(has_text="JPEG (4:2:0)")
+
+        # A codec switch, then End: the whole new range (quality 100), not the first codec's end.
+        count = refresh_count(page)
+        demo.locator("select").nth(1).select_option(label="JPEG (4:2:0)")
+        wait_for_refresh(page, count)
+        count = refresh_count(page)
+        demo.locator(".level-slider .noUi-handle").focus()
+        page.keyboard.press("End")
+        wait_for_refresh(page, count)
+        assert demo.locator(".level-slider .widget-readout").inner_text() == "100"
+        assert "quality 100" in title.first.inner_text()
+
+        # A burst of seven inputs settles on the last one, and the status is busy meanwhile.
+        for _ in range(7):
+            page.keyboard.press("ArrowLeft")
+        idle(page)
+        assert demo.locator(".level-slider .widget-readout").inner_text() == "93"
+        assert "quality 93" in title.first.inner_text()
+
+        # Compare mode: the learned codec and JPEG, both files no larger than the target.
+        count = refresh_count(page)
+        demo.locator(".widget-toggle-buttons button", has_text="same file size").click()
+        wait_for_refresh(page, count)
+        idle(page)
+
+        def number(name):
+            return int(demo.locator(f".{name}").first.inner_text().replace(",", ""))
+
+        target, left, right = number("target-bytes"), number("left-bytes"), number("right-bytes")
+        assert left <= target and right <= target and right > 0.8 * target, (target, left, right)
+        text = demo.inner_text()
+        assert "learned (hyperprior)" in text and "JPEG (4:2:0)" in text and "wipe" in text
+        wipe = demo.locator(".reconstruction-picture").get_attribute("src")
+        count = refresh_count(page)
+        split = demo.locator(".split-slider")
+        split.locator(".widget-readout").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("0.2")
+        page.keyboard.press("Enter")
+        wait_for_refresh(page, count)
+        assert demo.locator(".reconstruction-picture").get_attribute("src") != wipe
+
+        body = page.locator("body").inner_text()
+        assert "Error displaying widget" not in body and "Something went wrong" not in body
+        assert not page_errors, page_errors
+        # Nothing but the local server (and inline data) is asked for, Voilà's Font Awesome aside (see the report).
+        outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+        assert all("fontawesome" in u for u in outside), outside
