@@ -354,7 +354,7 @@ def decode_symbols(words: np.ndarray, rows: np.ndarray, tables: EntropyTables) -
     check_payload_holds(words.size, float(counts @ tables.minimum_bits()), f"{rows.size:,} values")
     flat_rows = rows.ravel()[order]
     decoder = constriction.stream.queue.RangeDecoder(words)
-    symbols = np.empty(flat_rows.size, np.int64)
+    symbols = np.empty(flat_rows.size, np.int32)
     start = 0
     for row, count in enumerate(counts):
         if count:
