@@ -150,25 +150,36 @@ def main(argv=None) -> int:
         selects = demo.locator("select")
 
         def change(action):
+            if action is None:  # the control shows that value already: nothing to wait for
+                return
             count = refresh_count(page)
             action()
             wait_for_refresh(page, count)
+
+        def choose(select, label):
+            if select.evaluate("s => s.options[s.selectedIndex].text") == label:
+                return None
+            return lambda: select.select_option(label=label)
 
         if args.image and args.image.startswith("kodim") and args.image not in kodak_names():
             print(f"Kodak not found: showing the demo's first image instead of {args.image}")
         elif args.image:
             label = (f"{args.image.removesuffix('.png')} (Kodak)" if args.image.startswith("kodim")
                      else f"{args.image} (course photo)")
-            change(lambda: selects.nth(0).select_option(label=label))
+            change(choose(selects.nth(0), label))
         if args.compare:
             change(lambda: demo.locator(".widget-toggle-buttons button", has_text="same file size").click())
             if args.codec:  # the menus in order: image, codec (hidden), left, right
-                change(lambda: selects.nth(3).select_option(label=CODEC_LABELS[args.codec]))
+                change(choose(selects.nth(3), CODEC_LABELS[args.codec]))
         elif args.codec:
-            change(lambda: selects.nth(1).select_option(label=CODEC_LABELS[args.codec]))
+            change(choose(selects.nth(1), CODEC_LABELS[args.codec]))
         if args.match and not args.compare:
-            change(lambda: demo.locator("input[type=checkbox]").check())
+            change(lambda: demo.locator(".widget-checkbox", has_text="match").locator("input").check())
         def type_into(slider, value):  # the slider's readout is editable
+            readout = slider.locator(".widget-readout").inner_text()
+            if float(readout) == float(f"{value:g}"):
+                return None
+
             def action():
                 slider.locator(".widget-readout").click()
                 page.keyboard.press("Control+A")

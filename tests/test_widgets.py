@@ -437,3 +437,14 @@ def test_the_newest_input_wins_and_intermediate_states_are_never_computed(monkey
     assert computed == [10, 80]  # the running one, then the newest: 20-70 were dropped before computing
     assert demo.result.quality == 80 and demo.dropped == 1  # the finished 10 was never shown
     assert "busy" not in demo.status.value and "stale" not in demo.views._dom_classes
+
+
+def test_an_upload_over_the_limit_is_refused_naming_the_limit_and_the_next_one_works(demo, photo, monkeypatch):
+    monkeypatch.setattr(widgets, "MAX_UPLOAD_MB", 0.001)  # 1,000 bytes, so that the test file stays small
+    before = demo.image.value
+    upload(demo, "huge.png", png(photo))
+    assert "Could not use this upload" in demo.message.value and "up to 0.001 MB" in demo.message.value
+    assert demo.image.value == before and demo.upload.value == ()
+    monkeypatch.setattr(widgets, "MAX_UPLOAD_MB", 40)
+    upload(demo, "small.png", png(photo))
+    assert demo.image.value.startswith("small.png (upload)") and "Could not" not in demo.message.value
