@@ -15,8 +15,14 @@ Two layers, kept apart so that the first can be tested without a browser:
   - RD curves are computed the first time a plot needs them, from the same
     cached points.
 
-* :class:`SliderDemo` (:func:`build_demo`) is a thin ipywidgets layer: a
-  level slider, a codec menu, an image picker (course photos, Kodak when
+* :func:`compare` is the same for two codecs at one file size (:class:`CompareState` ->
+  :class:`Comparison`): both matched to the reference learned codec's file at a rate, and a
+  wipe composed from the two reconstructions (:func:`wipe_image`).
+
+* :class:`SliderDemo` (:func:`build_demo`) is a thin ipywidgets layer with two
+  modes (one codec; two codecs at the same file size, side by side and as a
+  wipe), lesson presets, a projector mode, and a background worker in which the
+  newest input wins: a level slider, a codec menu, an image picker (course photos, Kodak when
   :func:`course_lib.data.kodak_dir` finds it, and an upload box), panels
   original | reconstruction | error map with a zoomed crop below each, the
   readouts, and an RD plot on which the current point moves. Pictures travel
@@ -984,8 +990,8 @@ class SliderDemo:
         self._working = False
         self._idle = threading.Event()
         self._idle.set()
-        self.result: Result | None = None
-        self.comparison: Comparison | None = None
+        self._result: Result | None = None
+        self._comparison: Comparison | None = None
         self.refreshes = 0  # finished redraws (shown hidden in the status for browser tests)
         self.dropped = 0    # computations dropped because a newer input came
         codecs = available_codecs()
@@ -1091,6 +1097,25 @@ class SliderDemo:
         for control in (self.left, self.right, self.split, self.crop_x, self.crop_y):
             control.observe(self._on_change, "value")
         self._request()
+
+    @property
+    def result(self) -> Result | None:
+        """The single mode's last drawn :class:`Result`; code that reads it waits for the newest request first,
+        so that ``demo.level.value = 3; demo.result`` gives rate 3's result in a kernel too."""
+        self._wait_unless_worker()
+        return self._result
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """The compare mode's last drawn :class:`Comparison` (waits like :attr:`result`)."""
+        self._wait_unless_worker()
+        return self._comparison
+
+    def _wait_unless_worker(self):
+        import threading
+
+        if threading.current_thread().name != "slider-demo":
+            self.wait()
 
     # ------------------------------------------------------------------ plumbing
     def _ipython_display_(self):
@@ -1235,9 +1260,9 @@ class SliderDemo:
             value = levels.default
             if (self.level.min, self.level.max, self.level.step) == (levels.low, levels.high, levels.step):
                 value = self.level.value  # the slider keeps its meaning: keep its value
-            elif change["owner"] is self.match_bpp and not change["new"] and self.result is not None \
-                    and self.result.codec == self.codec.value:
-                value = self.result.quality  # unticked: stay at the quality that matched the size
+            elif change["owner"] is self.match_bpp and not change["new"] and self._result is not None \
+                    and self._result.codec == self.codec.value:
+                value = self._result.quality  # unticked: stay at the quality that matched the size
             if levels.step >= 1 or BASE_CODEC[self.codec.value] == "jpeg2000":
                 value = round(value / levels.step) * levels.step
             self._set_level_range(levels, value)
@@ -1426,9 +1451,9 @@ class SliderDemo:
         self.readout.value = frame["readout"]
         self._say(frame["note"] or notice, "note" if frame["note"] else "info")
         if frame["mode"] == "compare":
-            self.comparison = frame["comparison"]
+            self._comparison = frame["comparison"]
         else:
-            self.result = frame["result"]
+            self._result = frame["result"]
         self.views.remove_class("stale")
 
     def _render_plot(self, frame: dict) -> bytes:
