@@ -1,7 +1,7 @@
 """Command line of the learned codec (notebook 06).
 
-    python -m course_lib compress in.png out.rcz [--weights NAME_OR_PATH] [--rate R]
-    python -m course_lib decompress in.rcz out.png [--weights NAME_OR_PATH]
+    python -m course_lib compress in.png out.rcz [--weights NAME_OR_PATH] [--rate R] [--max-pixels N]
+    python -m course_lib decompress in.rcz out.png [--weights NAME_OR_PATH] [--max-pixels N]
 
 ``.rcz`` is the course's compressed-image format (see :mod:`course_lib.bitstream`).
 Without ``--weights``, ``compress`` uses the model ``learned_codec`` from
@@ -15,7 +15,10 @@ weights) exits with status 2 and a one-line message on stderr; no traceback.
 So does an output path that would overwrite the input (the same file, also
 through another name or a link), a ``.rcz`` file larger than the format
 allows (checked before reading it), and, for ``decompress``, an output path
-that is a folder or lacks a known image suffix. Outputs are written to a
+that is a folder or lacks a known image suffix, and an image (to compress, or
+announced by a file's header) with more than ``--max-pixels`` pixels (default
+:data:`course_lib.data.MAX_PIXELS`), refused before anything that size is
+allocated. Outputs are written to a
 temporary file beside the target and renamed once complete, so a failed run
 leaves no partial file. An animated or multi-page input is compressed from its
 first frame, and weights measured with TensorFlow's oneDNN kernels set otherwise
@@ -34,6 +37,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .config import import_tensorflow_quietly  # noqa: E402  (light: no TensorFlow until called)
+from .data import MAX_PIXELS  # noqa: E402  (NumPy and Pillow only)
 
 EXIT_BAD_INPUT = 2
 
@@ -49,6 +53,16 @@ class _UsageError(Exception):
     pass
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m course_lib", description="Learned image codec of the course (.rcz files).")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -57,10 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     compress.add_argument("output", help="compressed file to write (.rcz)")
     compress.add_argument("--weights", help="model name in data/weights/manifest.json or a .weights.h5 path")
     compress.add_argument("--rate", type=float, default=0.0, help="rate level in [0, num_rates - 1] (default 0)")
+    compress.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS,
+                          help=f"refuse larger images (default {MAX_PIXELS:,})")
     decompress = commands.add_parser("decompress", help=".rcz -> PNG image")
     decompress.add_argument("input", help="compressed file (.rcz)")
     decompress.add_argument("output", help="image file to write (PNG recommended)")
     decompress.add_argument("--weights", help="model name or .weights.h5 path (default: the file's model id)")
+    decompress.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS,
+                            help=f"refuse files that announce larger images (default {MAX_PIXELS:,})")
     return parser
 
 
@@ -78,15 +96,11 @@ def _model_for_file(data: bytes):
 
 
 def largest_rcz_file() -> int:
-    """Bytes of the largest ``.rcz`` file the format can describe.
-
-    Each version's header with every payload-length field at its maximum
-    (one stream in version 1, two in version 2); nothing larger is read.
-    """
+    """Bytes of the largest ``.rcz`` file the format can describe (:data:`course_lib.bitstream.MAX_FILE_BYTES`:
+    each version's header with every payload-length field at its maximum); nothing larger is read."""
     from . import bitstream
 
-    return max(bitstream.HEADER_SIZE + 4 * bitstream._MAX_WORDS,
-               bitstream.HEADER_SIZE_HYPERPRIOR + 2 * 4 * bitstream._MAX_WORDS)
+    return bitstream.MAX_FILE_BYTES
 
 
 def _check_output(args) -> None:
@@ -127,10 +141,10 @@ def run(args) -> None:
     # Check the paths and the input before the slow TensorFlow import, so bad files fail fast.
     _check_output(args)
     if args.command == "compress":
-        image = load_image(args.input)
+        image = load_image(args.input, max_pixels=args.max_pixels)
     else:
         data = read_file(args.input, max_bytes=largest_rcz_file())
-        read_header(data)
+        read_header(data, max_pixels=args.max_pixels)
     import_tensorflow_quietly()
     from .codec import load_codec
 
@@ -142,7 +156,7 @@ def run(args) -> None:
               f"({8 * len(data) / (image.shape[0] * image.shape[1]):.3f} bpp) in {args.output}")
     else:
         codec = load_codec(args.weights) if args.weights else _model_for_file(data)
-        image = codec.decompress(data)
+        image = codec.decompress(data, max_pixels=args.max_pixels)
         save_image(image, args.output)
         print(f"{args.input} -> {image.shape[1]}x{image.shape[0]} image in {args.output}")
 

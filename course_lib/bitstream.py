@@ -97,7 +97,11 @@ FILE_EXTENSION = ".rcz"
 LATENT_LIMIT = 2 ** 20
 #: Escaped overshoots d + 1 are below 2 * LATENT_LIMIT + 2 <= 2**22, so their bit length is 0..21.
 _ESCAPE_LENGTHS = 22
-_MAX_WORDS = 2 ** 24 - 1  # what the 3-byte length field holds (64 MiB of payload)
+#: Most 32-bit words one stream can hold: what its 3-byte length field counts (64 MiB of payload).
+MAX_WORDS = 2 ** 24 - 1
+#: Bytes of the largest ``.rcz`` file the format can describe (version 2: two streams at MAX_WORDS each);
+#: nothing larger needs to be read.
+MAX_FILE_BYTES = max(HEADER_SIZE + 4 * MAX_WORDS, HEADER_SIZE_HYPERPRIOR + 2 * 4 * MAX_WORDS)
 #: ``constriction``'s categorical models hold probabilities as 24-bit weights.
 _CODER_PRECISION = 24
 
@@ -472,8 +476,8 @@ def _check_image_fields(height: int, width: int, rate_byte: int) -> None:
 
 def _words(values: np.ndarray, rows: np.ndarray, tables: EntropyTables) -> bytes:
     words = encode_symbols(values, rows, tables)
-    if words.size > _MAX_WORDS:
-        raise ValueError(f"payload of {words.size} words exceeds the format's limit of {_MAX_WORDS}")
+    if words.size > MAX_WORDS:
+        raise ValueError(f"payload of {words.size} words exceeds the format's limit of {MAX_WORDS}")
     return words.astype("<u4").tobytes()
 
 

@@ -248,3 +248,19 @@ def test_command_line_says_only_the_first_frame_is_compressed(setup, capsys, tmp
     status, out, err = run_main(capsys, "compress", gif, tmp_path / "o.rcz", "--weights", weights)
     assert status == 0 and "bytes" in out
     assert err == f"warning: {gif}: 2 frames (an animated or multi-page image); only the first is used\n"
+
+
+def test_max_pixels_on_the_command_line(tmp_path, capsys):
+    # Issue 16: a limit the caller sets, for compress (the input image) and decompress (the header's size).
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(photo)
+    packed = tmp_path / "photo.rcz"
+    assert main(["compress", str(photo), str(packed), "--max-pixels", str(40 * 60 - 1)]) == 2
+    assert "pixels" in capsys.readouterr().err and not packed.exists()
+    assert main(["compress", str(photo), str(packed), "--max-pixels", str(40 * 60)]) == 0
+    out = tmp_path / "back.png"
+    assert main(["decompress", str(packed), str(out), "--max-pixels", "100"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "pixels" in err and not out.exists()
+    assert main(["decompress", str(packed), str(out), "--max-pixels", "0"]) == 2
+    assert main(["decompress", str(packed), str(out)]) == 0 and out.exists()
