@@ -1,0 +1,191 @@
+"""Every notebook runs top to bottom in a fresh kernel, and every exercise's self-check is tested as it goes.
+
+Mode: notebooks that train run in fast mode (``COURSE_FAST=1``: a few steps on tiny data), all others in full mode,
+the mode students use (``TRAINING_NOTEBOOKS`` below). ``COURSE_NOTEBOOK_MODE=full`` runs every notebook in full
+mode (``make test-full``), ``COURSE_NOTEBOOK_MODE=fast`` every one in fast mode. ``COURSE_NOTEBOOKS=00,05`` runs
+only those notebooks. ``COURSE_NOTEBOOK_OUTPUTS=folder`` keeps the executed notebooks there (to look at the figures).
+
+A failing cell fails the test with the cell's index, its first lines and the error. Cells check themselves with
+asserts; outputs are not compared.
+
+The exercise protocol runs on every exercise (a code cell with ``### BEGIN SOLUTION``, followed by its self-check):
+
+1. the student copy's version of the cell (tools/student_copies.py) raises ``NotImplementedError`` naming every
+   answer; for a solution inside a function body, the self-check then fails instead;
+2. with the solution, the self-check passes;
+3. for each answer the self-check reads (``student_copies.answer_names``), a wrong value is bound in its place
+   (numbers x -> 1.5x + 1, integers x + 1, booleans negated, arrays, lists, tuples and dicts element by element,
+   functions wrapped so that their results are wrong, any other object None): the self-check must raise
+   ``CheckFailed`` with a message naming the answer;
+4. with every answer restored, the self-check passes again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+# Notebooks that train a network: fast mode in `make test` (in full mode each trains for 3 to 15 minutes).
+TRAINING_NOTEBOOKS = {"02", "06", "07", "08"}
+
+_spec = importlib.util.spec_from_file_location("student_copies", ROOT / "tools" / "student_copies.py")
+student_copies = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(student_copies)
+
+_selected = os.environ.get("COURSE_NOTEBOOKS", "").strip()
+SELECTED = [path for path in NOTEBOOKS if not _selected or path.name[:2] in _selected.split(",")]
+
+
+def mode_of(path: Path) -> str:
+    """"fast" or "full": COURSE_NOTEBOOK_MODE if set, else fast for the training notebooks only."""
+    forced = os.environ.get("COURSE_NOTEBOOK_MODE", "").strip().lower()
+    if forced in ("fast", "full"):
+        return forced
+    if forced:
+        raise ValueError(f"COURSE_NOTEBOOK_MODE must be 'fast' or 'full', not {forced!r}")
+    return "fast" if path.name[:2] in TRAINING_NOTEBOOKS else "full"
+
+
+# Defined in the kernel once, before the first exercise: the wrong value that replaces an answer.
+PERTURB = r'''
+def _course_wrong(value):
+    import types
+    import numpy as np
+    if isinstance(value, (bool, np.bool_)):
+        return not value
+    if isinstance(value, (int, np.integer)):
+        return value + 1
+    if isinstance(value, (float, np.floating)):
+        wrong = 1.5 * value + 1
+        return wrong if wrong != value else value + 1
+    if isinstance(value, np.ndarray) or (hasattr(value, "numpy") and hasattr(value, "shape")):
+        array = np.asarray(value)
+        if array.dtype == bool:
+            return ~array
+        if np.issubdtype(array.dtype, np.number):
+            return array + 1 if np.issubdtype(array.dtype, np.integer) else 1.5 * array + 1
+        return None
+    if isinstance(value, (list, tuple)):
+        return type(value)(_course_wrong(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _course_wrong(item) for key, item in value.items()}
+    if isinstance(value, types.FunctionType):
+        def wrong_function(*args, **kwargs):
+            return _course_wrong(value(*args, **kwargs))
+        return wrong_function
+    return None
+'''
+
+
+def test_wrong_values_differ_from_every_kind_of_answer():
+    import numpy as np
+
+    namespace = {}
+    exec(PERTURB, namespace)
+    wrong = namespace["_course_wrong"]
+    assert wrong(True) is False and wrong(3) == 4 and wrong(2.0) == 4.0 and wrong(-2.0) == -1.0
+    assert wrong((1, 19)) == (2, 20) and wrong({"a": False}) == {"a": True} and wrong("text") is None
+    assert np.array_equal(wrong(np.array([1, 2])), [2, 3]) and np.allclose(wrong(np.zeros(2)), 1)
+    assert wrong(lambda x: 2 * x)(1) == 3 and wrong(type) is None
+
+
+def test_training_notebooks_exist():
+    assert TRAINING_NOTEBOOKS <= {path.name[:2] for path in NOTEBOOKS}
+
+
+def exercise_indices(cells) -> list[int]:
+    return [index for index, cell in enumerate(cells)
+            if cell.cell_type == "code" and student_copies.BEGIN in cell.source]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SELECTED, ids=lambda p: p.stem)
+def test_notebook(path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    mode = mode_of(path)
+    if mode == "fast":
+        monkeypatch.setenv("COURSE_FAST", "1")  # the kernel inherits the environment
+    else:
+        monkeypatch.delenv("COURSE_FAST", raising=False)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    notebook = nbformat.read(path, as_version=4)
+    cells = notebook.cells
+    # execute_cell stores the cell it ran in the notebook, so the original sources are kept here.
+    sources = [cell.source for cell in cells]
+    kinds = [cell.cell_type for cell in cells]
+    exercises = set(exercise_indices(cells))
+    client = NotebookClient(notebook, timeout=1800, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    where = f"{path.name} ({mode} mode)"
+
+    def run(index, source=None):
+        """Run cell ``index`` (or ``source`` in its place); CellExecutionError propagates."""
+        client.execute_cell(nbformat.v4.new_code_cell(sources[index] if source is None else source), index)
+
+    def must_pass(index, source=None, what="cell"):
+        try:
+            run(index, source)
+        except CellExecutionError as error:
+            text = sources[index] if source is None else source
+            head = "\n".join(text.split("\n")[:6])
+            trace = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().split("\n")
+            pytest.fail(f"{where}: {what} {index} failed with {error.ename}: {error.evalue}\n--- its first lines:\n"
+                        f"{head}\n--- the end of the traceback:\n" + "\n".join(trace[-12:]), pytrace=False)
+
+    def must_fail(index, source, what):
+        try:
+            run(index, source)
+        except CellExecutionError as error:
+            return error
+        pytest.fail(f"{where}: cell {index}: {what} passed", pytrace=False)
+
+    started = time.perf_counter()
+    try:
+        with client.setup_kernel():
+            if exercises:  # executed in place of the first exercise, which runs (and replaces it) later
+                must_pass(min(exercises), PERTURB, "the test's helper before cell")
+            for index, kind in enumerate(kinds):
+                if kind != "code":
+                    continue
+                if index in exercises:
+                    check_source = sources[index + 1]
+                    names = student_copies.answer_names(sources[index], check_source)
+                    student = student_copies.strip_solutions(sources[index], check_source)
+                    in_function = any(body for _, body in student_copies.answers(sources[index], check_source))
+                    # 1. The student copy: the stub raises NotImplementedError naming the answers.
+                    if in_function:
+                        must_pass(index, student, "the student copy of exercise cell")
+                        error = must_fail(index + 1, check_source, "the self-check after the student copy's stub")
+                    else:
+                        error = must_fail(index, student, "the student copy's stub")
+                        assert error.ename == "NotImplementedError", \
+                            f"{where}: cell {index}: the stub raised {error.ename}: {error.evalue}"
+                    for name in names:
+                        assert name in error.evalue, f"{where}: cell {index}: the stub's message does not name {name}"
+                must_pass(index)
+                if index - 1 in exercises:
+                    for name in student_copies.answer_names(sources[index - 1], sources[index]):
+                        # 3. One wrong answer at a time: the check fails and names it.
+                        must_pass(index, f"_course_saved = {name}\n{name} = _course_wrong({name})", "binding a wrong")
+                        error = must_fail(index, sources[index], f"the self-check with a wrong {name}")
+                        must_pass(index, f"{name} = _course_saved\ndel _course_saved", "restoring")
+                        assert error.ename == "CheckFailed" and name in error.evalue, \
+                            f"{where}: cell {index}: a wrong {name} raised {error.ename}: {error.evalue}"
+                    must_pass(index, what="the self-check, answers restored,")  # 4.
+    finally:
+        if os.environ.get("COURSE_NOTEBOOK_OUTPUTS"):  # keep the executed notebook (each cell as it last ran)
+            out = Path(os.environ["COURSE_NOTEBOOK_OUTPUTS"])
+            out.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, out / path.name)
+    print(f"{path.name}: {mode} mode, {time.perf_counter() - started:.0f} s", flush=True)
