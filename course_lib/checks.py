@@ -118,6 +118,8 @@ def digest(value, decimals: int | None = None) -> str:
 
 def expect_digest(name: str, value, expected_digest: str, *, decimals: int | None = None, hint: str = "") -> None:
     """``value``, rounded to ``decimals``, has the digest ``expected_digest`` (from :func:`digest`)."""
+    if decimals is not None and (value is None or isinstance(value, (str, bytes))):
+        _fail(name, f"expected a number, got {type(value).__name__}", hint)
     try:
         actual = digest(value, decimals)
     except (TypeError, ValueError):
