@@ -157,7 +157,8 @@ def main(argv=None) -> int:
             wait_for_refresh(page, count)
 
         def choose(select, label):
-            if select.evaluate("s => s.options[s.selectedIndex].text") == label:
+            # ipywidgets writes the options' spaces as non-breaking ones
+            if select.evaluate("s => s.options[s.selectedIndex].text.replace(/\\u00a0/g, ' ')") == label:
                 return None
             return lambda: select.select_option(label=label)
 

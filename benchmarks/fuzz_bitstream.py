@@ -1,6 +1,7 @@
 """Fuzz the .rcz decoder with damaged and crafted files: each must decode correctly or raise a one-line BitstreamError.
 
     python benchmarks/fuzz_bitstream.py --n 20000 [--seed 0] [--versions 1 2] [--time-limit 2] [--memory-limit 64]
+                                        [--json docs/results/fuzz_bitstream.json]
 
 Uses the shipped codecs, ``learned_codec`` (format version 1) and
 ``learned_hyperprior`` (version 2), and a 48 x 64 crop of a course photo;
@@ -42,12 +43,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import re
 import signal
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -325,6 +328,7 @@ def main(argv=None) -> int:
                         help="CPU seconds a case may take, 5x that in wall-clock time (default 2)")
     parser.add_argument("--memory-limit", type=int, default=64,
                         help="MiB a refused case may allocate in Python and NumPy (default 64)")
+    parser.add_argument("--json", help="also write the table here (the README quotes docs/results/fuzz_bitstream.json)")
     args = parser.parse_args(argv)
 
     table, messages, seconds = fuzz(args.n, args.seed, args.versions, args.time_limit, args.memory_limit)
@@ -342,6 +346,15 @@ def main(argv=None) -> int:
         print(f"  {count:6d}  {message}")
     failures = {o: sum(c[o] for c in table.values()) for o in FAILURES}
     print("\nfailures: " + ", ".join(f"{o} {n}" for o, n in failures.items()))
+    if args.json:
+        rows = [{"version": version, "class": kind, **{o: counts[o] for o in OUTCOMES}}
+                for (version, kind), counts in sorted(table.items())]
+        totals = {o: sum(row[o] for row in rows) for o in OUTCOMES}
+        record = {"command": "python benchmarks/fuzz_bitstream.py " + " ".join(argv if argv is not None
+                                                                              else sys.argv[1:]),
+                  "cases": args.n, "seconds": round(seconds, 1), "outcomes": list(OUTCOMES), "totals": totals,
+                  "rows": rows}
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     return 1 if any(failures.values()) else 0
 
 
