@@ -35,8 +35,16 @@ def test_shipped_codec_matches_its_manifest(name):
 @pytest.mark.parametrize("name", _codec_entries() or [pytest.param(None, marks=pytest.mark.skip(
     reason="no codec weights shipped in data/weights yet"))])
 def test_file_size_matches_the_entropy_model_on_kodak(name):
-    """Payload within 0.5 % (factorized) or 1 % (hyperprior: its scales snap to a table) of the model's
-    estimate, plus the header (checked on 3 Kodak images at the lowest and highest rate)."""
+    """Payload within 0.5 % (factorized) of the model's estimate, plus the header; for the hyperprior at most 1 %
+    above it and at most 2 % below (checked on 3 Kodak images at the lowest and highest rate).
+
+    Why the hyperprior's files may be smaller than its float estimate: its integer tables give every symbol of their
+    support at least one count in 2^16, so a latent far out in the tail of a narrow Gaussian costs at most about 16
+    bits in the file, while the float model charges it up to 30 (its likelihood bound, 1e-9). Measured on kodim03 at
+    rate 0 with the weights shipped at 30,000 steps: 353 of 196,608 latents carry 871 of the estimate's 9,141
+    bytes, and the file is 1.3 % below the estimate. A file *larger* than the estimate would be a hidden cost: that
+    side keeps the 1 % bound.
+    """
     from course_lib.bitstream import read_header
     from course_lib.codec import load_codec
 
@@ -48,5 +56,6 @@ def test_file_size_matches_the_entropy_model_on_kodak(name):
             estimate = codec.estimate_bits(image, rate) / 8
             compressed = codec.compress(image, rate)
             header = read_header(compressed)
-            tolerance = 0.005 if header.version == 1 else 0.01
-            assert abs(len(compressed) - header.size - estimate) <= tolerance * estimate, (rate, len(compressed), estimate)
+            above, below = (0.005, 0.005) if header.version == 1 else (0.01, 0.02)
+            payload = len(compressed) - header.size
+            assert estimate * (1 - below) <= payload <= estimate * (1 + above), (rate, len(compressed), estimate)
