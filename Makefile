@@ -61,7 +61,8 @@ test-notebooks: setup
 
 # The measurements quoted in the README, on the Kodak folder (KODAK_DIR): both learned codecs' RD curves and
 # BD-rates against the classical codecs, their speed ratio, float32 vs bfloat16 training on TRAIN_DIR (never
-# Kodak), the restoration gains, and the slider demo's latency. (benchmarks/model_size.py
+# Kodak), the restoration gains, the slider demo's latency, and 20,000 damaged and crafted .rcz files against both
+# decoders. (benchmarks/model_size.py
 # needs training runs first; docs/results/model_size_*_steps.json hold its commands.)
 KODAK_DIR ?= ../shared/kodak
 TRAIN_DIR ?= ../shared/train
@@ -72,7 +73,8 @@ benchmarks: setup
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/codec_speed.py
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --json docs/results/training_speed.json
 	$(BIN)/python -m course_lib.evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
-	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py
+	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py --json docs/results/slider_latency.json
+	$(BIN)/python benchmarks/fuzz_bitstream.py --n 20000 --json docs/results/fuzz_bitstream.json
 
 # Remove outputs before committing notebooks (keeps diffs reviewable).
 strip: setup

@@ -31,3 +31,24 @@ def test_every_bd_rate_in_the_readme_states_a_window():
     for block in re.split(r"\n\s*\n", README):
         if re.search(r"BD-rate", block) and re.search(r"[−+-]\d+\.\d %", block):
             assert re.search(r"\d+(\.\d+)?\s*[–-]\s*\d+(\.\d+)? dB", block), f"no PSNR window in:\n{block[:300]}"
+
+
+def test_slider_latency_table_matches_its_results_file():
+    r = json.loads((RESULTS / "slider_latency.json").read_text())
+    for quoted in (f"| {r['p50_ms']:.1f} ms / {r['p95_ms']:.1f} ms (≤ 50 / ≤ 150 ms) |",
+                   f"| {r['widget_p50_ms']:.1f} ms / {r['widget_p95_ms']:.1f} ms |",
+                   f"slowest {r['first_visit_max_ms']:.0f} ms) | {r['first_visit_ms']:.0f} ms",
+                   f"| {r['peak_rss_mb']:.0f} MB", f"load average {r['load_average_at_start']:.2f} at the start",
+                   f"first codec (`{r['learned_codec']}`)"):
+        assert quoted in README, f"README should quote {quoted!r} from docs/results/slider_latency.json"
+
+
+def test_fuzz_totals_match_their_results_file():
+    f = json.loads((RESULTS / "fuzz_bitstream.json").read_text())
+    t = f["totals"]
+    text = " ".join(README.split())
+    for quoted in (f"of {f['cases']:,} files, {t['documented error']:,} were refused",
+                   f"{t['correct decode']} decoded correctly", f"{t['valid file, other image']} were valid files",
+                   f"{t['silent wrong output']} silent wrong outputs", f"{t['other exception']} other exceptions",
+                   f"{t['crash']} crashes", f"{t['hang']} hangs", f"{t['over memory']} over the memory limit"):
+        assert quoted in text, f"README should quote {quoted!r} from docs/results/fuzz_bitstream.json"
