@@ -160,3 +160,12 @@ def test_training_dataset_crops_and_flips():
         assert found
     with pytest.raises(ValueError, match="at least 64x64"):
         data.training_dataset(images, crop=64)
+
+
+def test_kodak_dir_off_means_no_kodak(monkeypatch):
+    # make test runs the notebooks as a student's clone sees them: without Kodak.
+    monkeypatch.setenv("KODAK_DIR", "off")
+    assert data.kodak_dir() is None
+    monkeypatch.setenv("KODAK_DIR", "/no/such/folder")
+    with pytest.raises(FileNotFoundError):
+        data.kodak_dir()

@@ -1,7 +1,8 @@
 """Every notebook runs top to bottom in a fresh kernel, and every exercise's self-check is tested as it goes.
 
 Mode: notebooks that train run in fast mode (``COURSE_FAST=1``: a few steps on tiny data), all others in full mode,
-the mode students use (``TRAINING_NOTEBOOKS`` below). ``COURSE_NOTEBOOK_MODE=full`` runs every notebook in full
+the mode students use (``TRAINING_NOTEBOOKS`` below), and without Kodak (``KODAK_DIR=off``), as in a student's
+clone, unless ``KODAK_DIR`` or ``COURSE_NOTEBOOK_MODE`` is set. ``COURSE_NOTEBOOK_MODE=full`` runs every notebook in full
 mode (``make test-full``), ``COURSE_NOTEBOOK_MODE=fast`` every one in fast mode. ``COURSE_NOTEBOOKS=00,05`` runs
 only those notebooks. ``COURSE_NOTEBOOK_OUTPUTS=folder`` keeps the executed notebooks there (to look at the figures).
 
@@ -119,6 +120,9 @@ def test_notebook(path, monkeypatch):
     else:
         monkeypatch.delenv("COURSE_FAST", raising=False)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not os.environ.get("COURSE_NOTEBOOK_MODE") and not os.environ.get("KODAK_DIR"):
+        # make test: what a student's clone sees, which has no Kodak (make test-full uses it where found).
+        monkeypatch.setenv("KODAK_DIR", "off")
     notebook = nbformat.read(path, as_version=4)
     cells = notebook.cells
     # execute_cell stores the cell it ran in the notebook, so the original sources are kept here.
