@@ -11,20 +11,16 @@ import numpy as np
 import pytest
 
 from course_lib.__main__ import main
-from course_lib.codec import LearnedCodec, save_codec
+from course_lib.codec import save_codec
 from course_lib.data import course_photo, load_image, save_image
+
+from conftest import saved_tiny_codec
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
-    keras.utils.set_random_seed(0)
-    codec = LearnedCodec(channels=8, latent_channels=12)
-    codec.build()
-    codec.update_tables()
-    weights = save_codec(codec, "tiny", folder / "weights")
-    image = save_image(course_photo("coffee")[:70, :90], folder / "in.png")
-    return codec, weights, image, folder
+    return (*saved_tiny_codec(folder, crop=(70, 90)), folder)
 
 
 def run_main(capsys, *argv):

@@ -10,26 +10,21 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from course_lib import data
 from course_lib.__main__ import largest_rcz_file, main
-from course_lib.codec import LearnedCodec, save_codec
 from course_lib.data import ImageLoadError, ImageLoadWarning, course_photo, load_image, save_image
+
+from conftest import saved_tiny_codec
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
-    keras.utils.set_random_seed(0)
-    codec = LearnedCodec(channels=8, latent_channels=12)
-    codec.build()
-    codec.update_tables()
-    weights = save_codec(codec, "tiny", folder / "weights")
-    image = save_image(course_photo("coffee")[:40, :56], folder / "in.png")
+    codec, weights, image = saved_tiny_codec(folder)
     rcz = folder / "in.rcz"
     rcz.write_bytes(codec.compress(load_image(image)))
     return codec, weights, image, rcz, folder

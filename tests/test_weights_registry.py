@@ -20,19 +20,14 @@ from course_lib import data
 from course_lib.__main__ import main
 from course_lib.codec import LearnedCodec, WeightsError, load_codec, save_codec
 from course_lib.config import ReproducibilityWarning, onednn_enabled
-from course_lib.data import course_photo, save_image
+
+from conftest import saved_tiny_codec
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("registry")
-    keras.utils.set_random_seed(0)
-    codec = LearnedCodec(channels=8, latent_channels=12)
-    codec.build()
-    codec.update_tables()
-    weights = save_codec(codec, "tiny", folder / "weights")
-    image = save_image(course_photo("coffee")[:40, :56], folder / "in.png")
-    return codec, weights, image, folder
+    return (*saved_tiny_codec(folder), folder)
 
 
 def run_main(capsys, *argv):
