@@ -18,7 +18,11 @@ allows (checked before reading it), and, for ``decompress``, an output path
 that is a folder or lacks a known image suffix, and an image (to compress, or
 announced by a file's header) with more than ``--max-pixels`` pixels (default
 :data:`course_lib.data.MAX_PIXELS`), refused before anything that size is
-allocated. Outputs are written to a
+allocated. Without ``--weights``, ``decompress`` checks that the payload can
+hold the image its header announces with the model's integer tables alone
+(:mod:`course_lib.registry`, :func:`course_lib.bitstream.check_sizes`),
+before importing TensorFlow, so a crafted file is refused in a fraction of a
+second. Outputs are written to a
 temporary file beside the target and renamed once complete, so a failed run
 leaves no partial file. An animated or multi-page input is compressed from its
 first frame, and weights measured with TensorFlow's oneDNN kernels set otherwise
@@ -85,14 +89,22 @@ def _parser() -> argparse.ArgumentParser:
 def _model_for_file(data: bytes):
     """The manifest's codec whose model id matches the file's header."""
     from .bitstream import read_header
-    from .codec import WeightsError, read_manifest, load_codec
-    from .config import WEIGHTS_DIR
+    from .codec import load_codec
+    from .registry import entry_for_model_id
 
-    model_id = read_header(data).model_id
-    for name, entry in read_manifest(WEIGHTS_DIR).items():
-        if isinstance(entry, dict) and entry.get("model_id") == model_id:
-            return load_codec(name)
-    raise WeightsError(f"no model with id {model_id} in {WEIGHTS_DIR / 'manifest.json'}; pass --weights")
+    _, name, _ = entry_for_model_id(read_header(data).model_id)
+    return load_codec(name)
+
+
+def _check_sizes_before_loading(data: bytes, max_pixels: int) -> None:
+    """Refuse a file whose payload cannot hold the image it announces (a decompression bomb), with the
+    integer tables of the manifest's model for its id: NumPy only, before TensorFlow is imported."""
+    from .bitstream import check_sizes, read_header
+    from .registry import entry_for_model_id, read_verified, tables_from_bytes
+
+    folder, name, entry = entry_for_model_id(read_header(data, max_pixels).model_id)
+    path, content = read_verified(folder, name, entry, "tables")
+    check_sizes(data, tables_from_bytes(content, path), max_pixels)
 
 
 def largest_rcz_file() -> int:
@@ -145,6 +157,8 @@ def run(args) -> None:
     else:
         data = read_file(args.input, max_bytes=largest_rcz_file())
         read_header(data, max_pixels=args.max_pixels)
+        if not args.weights:
+            _check_sizes_before_loading(data, args.max_pixels)
     import_tensorflow_quietly()
     from .codec import load_codec
 

@@ -591,6 +591,22 @@ def _check_grid_fits(header: Header, tables: EntropyTables, words: int, factor: 
     return h, w
 
 
+def check_sizes(data: bytes, tables: EntropyTables, max_pixels: int = MAX_PIXELS) -> Header:
+    """The cheap checks of :func:`unpack` (version 1) or :func:`unpack_hyperprior_side` (version 2), without the
+    checksum and without decoding: the header's fields, ``max_pixels``, and whether the payload (version 1) or z's
+    stream (version 2, ``tables`` being z's) can hold the latents it announces (:func:`check_payload_holds`).
+
+    Needs only the integer tables, so a caller can refuse a decompression bomb before loading the rest of the
+    model (the command line does so before importing TensorFlow). Returns the header; raises :class:`BitstreamError`.
+    """
+    header = read_header(data, max_pixels)
+    if header.version == VERSION:
+        _check_grid_fits(header, tables, header.words, 16, "latents")
+    else:
+        _check_grid_fits(header, tables, header.side_words, 64, "hyper-latents z")
+    return header
+
+
 def unpack(data: bytes, tables: EntropyTables, factor: int = 16,
            max_pixels: int = MAX_PIXELS) -> tuple[Header, np.ndarray]:
     """Read a ``.rcz`` file made with ``tables``: returns (header, latents (C, h, w) int32).

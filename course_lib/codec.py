@@ -37,14 +37,10 @@ on a laptop CPU; Ballé et al. (2018) use N = 128, M = 192 on GPUs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
 import math
-import re
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import keras
@@ -55,16 +51,15 @@ from . import bitstream
 from .blocks import ResidualBlock
 from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
 from .config import WEIGHTS_DIR, ReproducibilityWarning, onednn_enabled
-from .data import MAX_PIXELS, read_file, sha256_file, to_rgb8
+from .data import MAX_PIXELS, sha256_file, to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods
 from .gdn import GDN
 from .quantization import rate_and_decoder_values
+from .registry import (DEFAULT_MODEL, MANIFEST, WeightsError, _first_line, entry_file, find_entry,  # noqa: F401
+                       read_manifest, read_verified, tables_from_bytes, verify_file)
 
 #: Each latent covers a 16x16 block of pixels (four stride-2 steps).
 DOWNSAMPLING = 16
-#: Model loaded by :func:`load_codec` and the command line when no weights are named.
-DEFAULT_MODEL = "learned_codec"
-MANIFEST = "manifest.json"
 TRAINING_QUANTIZATION = ("noise", "ste", "mixed")
 
 
@@ -569,13 +564,6 @@ class LearnedCodec(keras.Model):
 
 
 # --------------------------------------------------------------------------- saving and loading
-class WeightsError(ValueError):
-    """Weights cannot be loaded: unknown name, missing file or manifest entry, a
-    file whose SHA-256 differs from the manifest's, a manifest path outside the
-    weights folder, or a configuration value of the wrong type or range. The
-    message is one line naming the file, or the manifest, entry and key."""
-
-
 def integer_in(low: int, high: int) -> tuple:
     """A :func:`check_config` rule: an integer (not a bool) in ``low..high``."""
     return (lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
@@ -629,57 +617,6 @@ def check_config(config, rules: dict, where: str) -> dict:
     return dict(config)
 
 
-def entry_file(folder: Path, name: str, entry: dict, key: str) -> Path:
-    """The file a manifest entry names under ``key`` (``"file"``, ``"tables"``, ...), inside ``folder``.
-
-    The value must be a relative path that stays inside the weights folder:
-    an absolute path, a ``..`` component or a symbolic link that leads out
-    raise :class:`WeightsError` naming the manifest, entry and key, before
-    anything is opened and with the same message whether or not the outside
-    path exists.
-    """
-    where = f"{folder / MANIFEST}: entry {name!r}"
-    if key not in entry:
-        raise WeightsError(f"{where} lacks {key!r}")
-    value = entry[key]
-    if not isinstance(value, str) or not value or "\0" in value:
-        raise WeightsError(f"{where}: {key!r} must be a file name, got {value!r}")
-    relative = Path(value)
-    if (relative.is_absolute() or relative.anchor or ".." in relative.parts
-            or not (folder / relative).resolve().is_relative_to(folder.resolve())):
-        raise WeightsError(f"{where}: {key!r} = {value!r} is not a file inside the weights folder")
-    return folder / relative
-
-
-def read_verified(folder: Path, name: str, entry: dict, key: str) -> tuple[Path, bytes]:
-    """(path, bytes) of the file an entry names under ``key``, checked against its ``key + "_sha256"``
-    (``"sha256"`` for ``"file"``); see :func:`entry_file` and :func:`verify_file`."""
-    path = entry_file(folder, name, entry, key)
-    digest_key = "sha256" if key == "file" else f"{key}_sha256"
-    digest = entry.get(digest_key)
-    if not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
-        raise WeightsError(f"{folder / MANIFEST}: entry {name!r}: {digest_key!r} must be a SHA-256 "
-                           f"(64 lowercase hex digits), got {digest!r}")
-    return path, verify_file(path, digest, name)
-
-
-def read_manifest(folder: Path) -> dict:
-    """The manifest (``{name: entry}``) of a weights folder; ``{}`` when it has none.
-
-    Raises :class:`WeightsError` when the file is unreadable or not a JSON object.
-    """
-    path = folder / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise WeightsError(f"{path}: manifest must be a JSON object of {{name: entry}}")
-    return manifest
-
-
 def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
     """Save weights, entropy tables and a manifest entry; returns the weights path.
 
@@ -710,36 +647,6 @@ def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
                               model_id=codec.model_key[0])
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return weights
-
-
-def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
-    """Locate a codec: (folder, name, manifest entry).
-
-    ``name_or_path`` is a name in ``folder/manifest.json`` (default folder
-    ``data/weights``, default name :data:`DEFAULT_MODEL`) or a path to a
-    ``.weights.h5`` file that has an entry in the manifest beside it.
-    """
-    if name_or_path is not None and str(name_or_path).endswith(".weights.h5"):
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise WeightsError(f"{path}: no such weights file")
-        folder = path.parent
-        manifest = read_manifest(folder)
-        for name, entry in manifest.items():
-            if isinstance(entry, dict) and entry.get("file") == path.name:
-                return folder, name, entry
-        raise WeightsError(f"{path}: no entry for this file in {folder / MANIFEST} "
-                           "(it records the configuration and SHA-256; save with save_codec)")
-    folder = Path(folder) if folder is not None else WEIGHTS_DIR
-    name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
-    manifest = read_manifest(folder)
-    if name not in manifest:
-        known = ", ".join(sorted(manifest)) or "none"
-        raise WeightsError(f"no model {name!r} in {folder / MANIFEST} (known: {known}); "
-                           "pass a path to a .weights.h5 file")
-    if not isinstance(manifest[name], dict):
-        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} must be an object, got {manifest[name]!r}")
-    return folder, name, manifest[name]
 
 
 def weights_provenance(path) -> dict:
@@ -801,29 +708,6 @@ def describe_shipped(name: str | None = None, folder=None) -> str:
     return "; ".join(lines)
 
 
-def verify_file(path: Path, digest: str, name: str) -> bytes:
-    """The bytes of ``path``, read once, if their SHA-256 is ``digest``; else :class:`WeightsError`.
-
-    Load from the returned bytes, never from ``path`` again (see
-    :func:`load_weights_from_bytes`): a file replaced between the check and a
-    second read would be loaded unchecked.
-    """
-    try:
-        content = read_file(path)
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: missing file of model {name!r}") from None
-    except OSError as exc:
-        raise WeightsError(f"{exc} (a file of model {name!r})") from None
-    if hashlib.sha256(content).hexdigest() != digest:
-        raise WeightsError(f"{path}: SHA-256 does not match the manifest (damaged or replaced file)")
-    return content
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def load_weights_from_bytes(model: keras.Model, content: bytes, path: Path, name: str) -> None:
     """Load the bytes of a ``.weights.h5`` file (checked by :func:`verify_file`) into a built model.
 
@@ -840,29 +724,6 @@ def load_weights_from_bytes(model: keras.Model, content: bytes, path: Path, name
         except (ValueError, OSError, KeyError, TypeError) as exc:
             raise WeightsError(f"{path}: does not fit model {name!r} as its manifest entry configures it "
                                f"({_first_line(exc)})") from None
-
-
-class _NamedBytes(io.BytesIO):
-    """Verified bytes that messages written for a path (``f"{path}: ..."``) name by the file they came from."""
-
-    def __init__(self, content: bytes, path: Path):
-        super().__init__(content)
-        self.path = path
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-
-def tables_from_bytes(content: bytes, path: Path) -> EntropyTables:
-    """:class:`EntropyTables` from the bytes of a ``.npz`` file (checked by :func:`verify_file`).
-
-    Raises :class:`WeightsError` (one line naming ``path``) for anything but well-formed tables.
-    """
-    try:
-        return EntropyTables.load(_NamedBytes(content, path))
-    except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
-        message = _first_line(exc)
-        raise WeightsError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def _warn_if_onednn_differs(name: str, entry: dict) -> None:

@@ -259,3 +259,28 @@ def test_max_pixels_on_the_command_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "pixels" in err and not out.exists()
     assert main(["decompress", str(packed), str(out), "--max-pixels", "0"]) == 2
     assert main(["decompress", str(packed), str(out)]) == 0 and out.exists()
+
+
+def test_a_bomb_is_refused_before_tensorflow_is_imported(tmp_path):
+    # Issue 16: the 16-byte 7071x7071 file must exit 2 within 2 s; importing TensorFlow alone takes longer on a
+    # 2-core machine, so the command line checks the payload against the model's integer tables first.
+    import subprocess
+    import sys
+
+    from course_lib import bitstream
+    from course_lib.registry import find_entry, read_verified, tables_from_bytes
+
+    folder, name, entry = find_entry("learned_codec")
+    path, content = read_verified(folder, name, entry, "tables")
+    tables = tables_from_bytes(content, path)
+    head = bitstream.Header(tables.model_id, 0, 7071, 7071, 0).to_bytes()
+    bomb = tmp_path / "bomb.rcz"
+    bomb.write_bytes(head + bitstream._checksum(head, tables.fingerprint(), b"").to_bytes(4, "big"))
+    out = tmp_path / "out.png"
+    script = ("import sys; from course_lib.__main__ import main; "
+              f"status = main(['decompress', {str(bomb)!r}, {str(out)!r}]); "
+              "print(status, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], (result.stdout, result.stderr)
+    assert "payload too short" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib import codec as codec_module
+from course_lib import registry
 from course_lib import data
 from course_lib.__main__ import main
 from course_lib.codec import LearnedCodec, WeightsError, load_codec, save_codec
@@ -70,7 +70,7 @@ def test_loaded_weights_are_the_bytes_that_were_hashed(setup, tmp_path, monkeypa
         shutil.copyfile(swapped, path)  # the attacker's file arrives just after the check
         return content
 
-    monkeypatch.setattr(codec_module, "read_file", read_then_swap)
+    monkeypatch.setattr(registry, "read_file", read_then_swap)
     loaded = load_codec("tiny", folder=folder)
     for mine, theirs in zip(loaded.weights, codec.weights):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
@@ -105,7 +105,7 @@ def test_manifest_paths_must_stay_inside_the_weights_folder(setup, tmp_path, mon
         opened.append(path.name)
         return read_file(path, *args, **kwargs)
 
-    monkeypatch.setattr(codec_module, "read_file", recording_read_file)
+    monkeypatch.setattr(registry, "read_file", recording_read_file)
     with pytest.raises(WeightsError) as caught:
         load_codec("tiny", folder=folder)
     message = str(caught.value)

@@ -1,0 +1,169 @@
+"""The weights registry: manifests, checked files, entries (no TensorFlow: importable before it).
+
+A weights folder (``data/weights`` by default) holds ``manifest.json``, a JSON object ``{name: entry}``; an entry
+names its files (``file``, ``tables``, ...) with their SHA-256s, its ``config`` and its provenance. Everything here
+reads and checks: paths must stay inside the folder, digests must match the bytes that are then used, and every
+problem is a one-line :class:`WeightsError` naming the manifest, the entry and the key, or the file. Loading the
+networks themselves is :func:`course_lib.codec.load_codec`'s job; the command line uses this module to refuse a
+damaged or crafted file before it imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+from .bitstream import EntropyTables
+from .config import WEIGHTS_DIR
+from .data import read_file
+
+#: Model loaded by :func:`course_lib.codec.load_codec` and the command line when no weights are named.
+DEFAULT_MODEL = "learned_codec"
+MANIFEST = "manifest.json"
+
+
+class WeightsError(ValueError):
+    """Weights cannot be loaded: unknown name, missing file or manifest entry, a
+    file whose SHA-256 differs from the manifest's, a manifest path outside the
+    weights folder, or a configuration value of the wrong type or range. The
+    message is one line naming the file, or the manifest, entry and key."""
+
+
+def entry_file(folder: Path, name: str, entry: dict, key: str) -> Path:
+    """The file a manifest entry names under ``key`` (``"file"``, ``"tables"``, ...), inside ``folder``.
+
+    The value must be a relative path that stays inside the weights folder:
+    an absolute path, a ``..`` component or a symbolic link that leads out
+    raise :class:`WeightsError` naming the manifest, entry and key, before
+    anything is opened and with the same message whether or not the outside
+    path exists.
+    """
+    where = f"{folder / MANIFEST}: entry {name!r}"
+    if key not in entry:
+        raise WeightsError(f"{where} lacks {key!r}")
+    value = entry[key]
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise WeightsError(f"{where}: {key!r} must be a file name, got {value!r}")
+    relative = Path(value)
+    if (relative.is_absolute() or relative.anchor or ".." in relative.parts
+            or not (folder / relative).resolve().is_relative_to(folder.resolve())):
+        raise WeightsError(f"{where}: {key!r} = {value!r} is not a file inside the weights folder")
+    return folder / relative
+
+
+def read_verified(folder: Path, name: str, entry: dict, key: str) -> tuple[Path, bytes]:
+    """(path, bytes) of the file an entry names under ``key``, checked against its ``key + "_sha256"``
+    (``"sha256"`` for ``"file"``); see :func:`entry_file` and :func:`verify_file`."""
+    path = entry_file(folder, name, entry, key)
+    digest_key = "sha256" if key == "file" else f"{key}_sha256"
+    digest = entry.get(digest_key)
+    if not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+        raise WeightsError(f"{folder / MANIFEST}: entry {name!r}: {digest_key!r} must be a SHA-256 "
+                           f"(64 lowercase hex digits), got {digest!r}")
+    return path, verify_file(path, digest, name)
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest (``{name: entry}``) of a weights folder; ``{}`` when it has none.
+
+    Raises :class:`WeightsError` when the file is unreadable or not a JSON object.
+    """
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise WeightsError(f"{path}: manifest must be a JSON object of {{name: entry}}")
+    return manifest
+
+
+def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
+    """Locate a codec: (folder, name, manifest entry).
+
+    ``name_or_path`` is a name in ``folder/manifest.json`` (default folder
+    ``data/weights``, default name :data:`DEFAULT_MODEL`) or a path to a
+    ``.weights.h5`` file that has an entry in the manifest beside it.
+    """
+    if name_or_path is not None and str(name_or_path).endswith(".weights.h5"):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such weights file")
+        folder = path.parent
+        manifest = read_manifest(folder)
+        for name, entry in manifest.items():
+            if isinstance(entry, dict) and entry.get("file") == path.name:
+                return folder, name, entry
+        raise WeightsError(f"{path}: no entry for this file in {folder / MANIFEST} "
+                           "(it records the configuration and SHA-256; save with save_codec)")
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+    manifest = read_manifest(folder)
+    if name not in manifest:
+        known = ", ".join(sorted(manifest)) or "none"
+        raise WeightsError(f"no model {name!r} in {folder / MANIFEST} (known: {known}); "
+                           "pass a path to a .weights.h5 file")
+    if not isinstance(manifest[name], dict):
+        raise WeightsError(f"{folder / MANIFEST}: entry {name!r} must be an object, got {manifest[name]!r}")
+    return folder, name, manifest[name]
+
+
+def verify_file(path: Path, digest: str, name: str) -> bytes:
+    """The bytes of ``path``, read once, if their SHA-256 is ``digest``; else :class:`WeightsError`.
+
+    Load from the returned bytes, never from ``path`` again (see
+    :func:`load_weights_from_bytes`): a file replaced between the check and a
+    second read would be loaded unchecked.
+    """
+    try:
+        content = read_file(path)
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: missing file of model {name!r}") from None
+    except OSError as exc:
+        raise WeightsError(f"{exc} (a file of model {name!r})") from None
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise WeightsError(f"{path}: SHA-256 does not match the manifest (damaged or replaced file)")
+    return content
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+class _NamedBytes(io.BytesIO):
+    """Verified bytes that messages written for a path (``f"{path}: ..."``) name by the file they came from."""
+
+    def __init__(self, content: bytes, path: Path):
+        super().__init__(content)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def tables_from_bytes(content: bytes, path: Path) -> EntropyTables:
+    """:class:`EntropyTables` from the bytes of a ``.npz`` file (checked by :func:`verify_file`).
+
+    Raises :class:`WeightsError` (one line naming ``path``) for anything but well-formed tables.
+    """
+    try:
+        return EntropyTables.load(_NamedBytes(content, path))
+    except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+        message = _first_line(exc)
+        raise WeightsError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def entry_for_model_id(model_id: int, folder=None) -> tuple[Path, str, dict]:
+    """(folder, name, entry) of the manifest's codec whose ``model_id`` is ``model_id`` (a file header's)."""
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    for name, entry in read_manifest(folder).items():
+        if isinstance(entry, dict) and entry.get("model_id") == model_id:
+            return folder, name, entry
+    raise WeightsError(f"no model with id {model_id} in {folder / MANIFEST}; pass --weights")
