@@ -126,6 +126,10 @@ def test_codec_switch_then_end_a_burst_of_inputs_and_compare_mode_at_equal_size(
         # A burst of seven inputs settles on the last one, and the status is busy meanwhile.
         for _ in range(7):
             page.keyboard.press("ArrowLeft")
+        # The status can read idle before the kernel has seen the first key press (under load it did), so wait
+        # for the last input's picture, then for the kernel to finish: nothing older may replace it.
+        page.wait_for_function("() => [...document.querySelectorAll('.course-slider-demo .widget-html')]"
+                               ".some(e => e.innerText.includes('quality 93'))", timeout=120_000)
         idle(page)
         assert demo.locator(".level-slider .widget-readout").inner_text() == "93"
         assert "quality 93" in title.first.inner_text()
