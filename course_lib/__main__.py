@@ -41,6 +41,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .config import import_tensorflow_quietly  # noqa: E402  (light: no TensorFlow until called)
+from .bitstream import MAX_FILE_BYTES  # noqa: E402  (NumPy and constriction only)
 from .data import MAX_PIXELS  # noqa: E402  (NumPy and Pillow only)
 
 EXIT_BAD_INPUT = 2
@@ -86,33 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_for_file(data: bytes):
-    """The manifest's codec whose model id matches the file's header."""
-    from .bitstream import read_header
-    from .codec import load_codec
-    from .registry import entry_for_model_id
-
-    _, name, _ = entry_for_model_id(read_header(data).model_id)
-    return load_codec(name)
-
-
-def _check_sizes_before_loading(data: bytes, max_pixels: int) -> None:
-    """Refuse a file whose payload cannot hold the image it announces (a decompression bomb), with the
-    integer tables of the manifest's model for its id: NumPy only, before TensorFlow is imported."""
-    from .bitstream import check_sizes, read_header
+def _model_for_file(data: bytes, header, max_pixels: int) -> str:
+    """The manifest's model whose id the file's header names, after refusing a file whose payload cannot
+    hold the image it announces (a decompression bomb) with that model's integer tables: NumPy only, so
+    this runs before TensorFlow is imported."""
+    from .bitstream import check_sizes
     from .registry import entry_for_model_id, read_verified, tables_from_bytes
 
-    folder, name, entry = entry_for_model_id(read_header(data, max_pixels).model_id)
+    folder, name, entry = entry_for_model_id(header.model_id)
     path, content = read_verified(folder, name, entry, "tables")
     check_sizes(data, tables_from_bytes(content, path), max_pixels)
-
-
-def largest_rcz_file() -> int:
-    """Bytes of the largest ``.rcz`` file the format can describe (:data:`course_lib.bitstream.MAX_FILE_BYTES`:
-    each version's header with every payload-length field at its maximum); nothing larger is read."""
-    from . import bitstream
-
-    return bitstream.MAX_FILE_BYTES
+    return name
 
 
 def _check_output(args) -> None:
@@ -155,10 +140,9 @@ def run(args) -> None:
     if args.command == "compress":
         image = load_image(args.input, max_pixels=args.max_pixels)
     else:
-        data = read_file(args.input, max_bytes=largest_rcz_file())
-        read_header(data, max_pixels=args.max_pixels)
-        if not args.weights:
-            _check_sizes_before_loading(data, args.max_pixels)
+        data = read_file(args.input, max_bytes=MAX_FILE_BYTES)
+        header = read_header(data, max_pixels=args.max_pixels)
+        model = args.weights or _model_for_file(data, header, args.max_pixels)
     import_tensorflow_quietly()
     from .codec import load_codec
 
@@ -169,7 +153,7 @@ def run(args) -> None:
         print(f"{args.input}: {image.shape[1]}x{image.shape[0]} -> {len(data)} bytes "
               f"({8 * len(data) / (image.shape[0] * image.shape[1]):.3f} bpp) in {args.output}")
     else:
-        codec = load_codec(args.weights) if args.weights else _model_for_file(data)
+        codec = load_codec(model)
         image = codec.decompress(data, max_pixels=args.max_pixels)
         save_image(image, args.output)
         print(f"{args.input} -> {image.shape[1]}x{image.shape[0]} image in {args.output}")

@@ -473,8 +473,10 @@ class LearnedCodec(keras.Model):
         return rate_byte, self.byte_to_rate(rate_byte)
 
     # ----------------------------------------------------------------- the codec's interface
-    def quantized_forward(self, image, rate: float = 0.0) -> np.ndarray:
+    def quantized_forward(self, image, rate: float = 0.0, encoded: np.ndarray | None = None) -> np.ndarray:
         """What the decoder will show: D(round(E(x))) as uint8 RGB, same size as ``image``.
+
+        ``encoded``: this image's :meth:`encode`, to skip the encoder (as in :meth:`analyse`).
 
         ``decompress(compress(image, rate))`` returns exactly this array (the
         rate is snapped to what the header stores first), in any process on the
@@ -492,7 +494,7 @@ class LearnedCodec(keras.Model):
         """
         image = to_rgb8(image)
         _, rate = self._snap_rate(rate)
-        return self.synthesise(self.analyse(image, rate), rate, *image.shape[:2])
+        return self.synthesise(self.analyse(image, rate, encoded), rate, *image.shape[:2])
 
     def estimate_bits(self, image, rate: float = 0.0) -> float:
         """Rate predicted by the entropy model: -sum log2 P(y_hat) in bits (payload only).

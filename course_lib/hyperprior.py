@@ -355,11 +355,12 @@ class HyperpriorCodec(LearnedCodec):
         return {"z_hat": z_hat, "residuals": residuals, "means": means, "scales": scales,
                 "y_hat": residuals + means}
 
-    def quantized_forward(self, image, rate: float = 0.0) -> np.ndarray:
-        """What the decoder will show: D(y_hat * g') as uint8 RGB, same size as ``image``."""
+    def quantized_forward(self, image, rate: float = 0.0, encoded: np.ndarray | None = None) -> np.ndarray:
+        """What the decoder will show: D(y_hat * g') as uint8 RGB, same size as ``image`` (``encoded``: as in
+        :meth:`LearnedCodec.quantized_forward`)."""
         image = to_rgb8(image)
         _, rate = self._snap_rate(rate)
-        parts = self.analyse_all(image, rate)
+        parts = self.analyse_all(image, rate, encoded)
         return self.synthesise(parts["y_hat"], rate, *image.shape[:2])
 
     def estimate_bits(self, image, rate: float = 0.0) -> float:

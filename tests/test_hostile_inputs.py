@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import data
-from course_lib.__main__ import largest_rcz_file, main
+from course_lib import bitstream, data
+from course_lib.__main__ import main
 from course_lib.data import ImageLoadError, ImageLoadWarning, course_photo, load_image, save_image
 
 from conftest import saved_tiny_codec
@@ -50,25 +50,23 @@ def leftovers(folder):
 
 # --------------------------------------------------------------------------- item 3: size before reading
 def test_largest_rcz_file_comes_from_the_header_fields():
-    from course_lib import bitstream
-
     words = 2 ** 24 - 1  # what a 3-byte length field holds
-    assert largest_rcz_file() == max(bitstream.HEADER_SIZE + 4 * words, bitstream.HEADER_SIZE_HYPERPRIOR + 8 * words)
-    assert largest_rcz_file() >= 67_108_876  # the largest version-1 file (issue 16)
+    assert bitstream.MAX_FILE_BYTES == max(bitstream.HEADER_SIZE + 4 * words, bitstream.HEADER_SIZE_HYPERPRIOR + 8 * words)
+    assert bitstream.MAX_FILE_BYTES >= 67_108_876  # the largest version-1 file (issue 16)
 
 
 def test_oversized_rcz_is_refused_before_it_is_read(setup, capsys):
     codec, weights, image, rcz, folder = setup
     big = folder / "big.rcz"
     with open(big, "wb") as f:  # sparse: no disk space used
-        f.truncate(largest_rcz_file() + 1)
+        f.truncate(bitstream.MAX_FILE_BYTES + 1)
     tracemalloc.start()
     try:
         status, out, err = run_main(capsys, "decompress", big, folder / "big.png", "--weights", weights)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert_one_line_error(status, err, str(big), f"{largest_rcz_file() + 1:,} bytes")
+    assert_one_line_error(status, err, str(big), f"{bitstream.MAX_FILE_BYTES + 1:,} bytes")
     assert peak < 1_000_000, peak  # nothing of the file was read into memory
     assert not (folder / "big.png").exists()
     big.unlink()
@@ -267,7 +265,6 @@ def test_a_bomb_is_refused_before_tensorflow_is_imported(tmp_path):
     import subprocess
     import sys
 
-    from course_lib import bitstream
     from course_lib.registry import find_entry, read_verified, tables_from_bytes
 
     folder, name, entry = find_entry("learned_codec")
