@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import tempfile
 import warnings
 from pathlib import Path
@@ -55,6 +54,7 @@ from .data import MAX_PIXELS, sha256_file, to_rgb8
 from .entropy import FactorizedPrior, bits_from_likelihoods
 from .gdn import GDN
 from .quantization import rate_and_decoder_values
+from .tiling import apply_tiled
 from .registry import (DEFAULT_MODEL, MANIFEST, WeightsError, _first_line, entry_file, find_entry,  # noqa: F401
                        read_manifest, read_verified, tables_from_bytes, verify_file)
 
@@ -382,33 +382,11 @@ class LearnedCodec(keras.Model):
         return {"x_hat": x_hat, "likelihoods": likelihoods, "bits": bits, "bpp": bits / pixels}
 
     # ----------------------------------------------------------------- inference pieces
-    def _tiles(self, size: int):
-        """Split ``size`` latents into (start, stop) tiles of at most ``self.tile``."""
-        count = max(1, math.ceil(size / self.tile))
-        edges = np.linspace(0, size, count + 1).round().astype(int)
-        return list(zip(edges[:-1], edges[1:]))
-
-    def _tiled(self, transform, inputs: np.ndarray, scale_in: int, scale_out: int, channels: int):
-        """Apply ``transform`` to a (H, W, C) array tile by tile with a halo of context.
-
-        Tiles are laid out on the latent grid; a tile of latents [a, b) reads
-        input rows [(a - halo) * scale_in, (b + halo) * scale_in) and keeps output
-        rows [a * scale_out, b * scale_out). ``scale_in``/``scale_out`` are pixels
-        per latent of the input and output (16 and 1 for E, 1 and 16 for D).
-        """
-        h = inputs.shape[0] // scale_in
-        w = inputs.shape[1] // scale_in
-        out = np.empty((h * scale_out, w * scale_out, channels), np.float32)
-        halo = self.TILE_HALO
-        for top, bottom in self._tiles(h):
-            for left, right in self._tiles(w):
-                t0, b0 = max(top - halo, 0), min(bottom + halo, h)
-                l0, r0 = max(left - halo, 0), min(right + halo, w)
-                tile = inputs[t0 * scale_in:b0 * scale_in, l0 * scale_in:r0 * scale_in]
-                result = ops.convert_to_numpy(transform(tile[None]))[0]
-                out[top * scale_out:bottom * scale_out, left * scale_out:right * scale_out] = result[
-                    (top - t0) * scale_out:(bottom - t0) * scale_out, (left - l0) * scale_out:(right - l0) * scale_out]
-        return out
+    def _tiled(self, transform, inputs: np.ndarray, scale_in: int, scale_out: int) -> np.ndarray:
+        """Apply E or D (``transform``) to a (H, W, C) array in tiles of ``self.tile`` latents with
+        :attr:`TILE_HALO` latents of context (:func:`course_lib.tiling.apply_tiled`)."""
+        return apply_tiled(lambda batch: ops.convert_to_numpy(transform(batch)), inputs, self.tile, self.TILE_HALO,
+                           scale_in, scale_out)
 
     def _check_ready(self):
         if not self.built:
@@ -427,7 +405,7 @@ class LearnedCodec(keras.Model):
         image = to_rgb8(image)
         height, width = image.shape[:2]
         padded = np.pad(image, ((0, -height % DOWNSAMPLING), (0, -width % DOWNSAMPLING), (0, 0)), mode="edge")
-        return self._tiled(self.encoder, padded.astype(np.float32) / 255.0, DOWNSAMPLING, 1, self.latent_channels)
+        return self._tiled(self.encoder, padded.astype(np.float32) / 255.0, DOWNSAMPLING, 1)
 
     def analyse(self, image, rate: float = 0.0, encoded: np.ndarray | None = None,
                 round_latents: bool = True) -> np.ndarray:
@@ -462,7 +440,7 @@ class LearnedCodec(keras.Model):
         self._check_ready()
         _, inverse_gain = self.gains(rate)
         y_hat = np.asarray(latents, np.float32) * ops.convert_to_numpy(inverse_gain)
-        x_hat = self._tiled(self.decoder, y_hat, 1, DOWNSAMPLING, 3)[:height, :width]
+        x_hat = self._tiled(self.decoder, y_hat, 1, DOWNSAMPLING)[:height, :width]
         # Clip before scaling, and map NaN to black, so that even absurd latents
         # (a crafted file) give a valid image instead of overflow warnings.
         x_hat = np.nan_to_num(np.clip(x_hat, 0.0, 1.0), nan=0.0)
