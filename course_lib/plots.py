@@ -22,10 +22,15 @@ from matplotlib.patches import Rectangle
 from .data import to_rgb8
 from .metrics import ms_ssim_db
 
-#: One colour per codec in every figure of the course (first match wins, on the lower-cased name).
+#: One colour per codec in every figure of the course (first match wins, on the lower-cased name). JPEG 4:2:0,
+#: the course's JPEG, is red; JPEG 4:4:4, its variant without chroma subsampling, pink.
 CODEC_COLOURS = (("hyperprior", "tab:orange"), ("restoration", "tab:brown"), ("learned", "tab:blue"),
                  ("factorized", "tab:blue"), ("jpeg2000", "tab:purple"), ("jpeg 2000", "tab:purple"),
-                 ("webp", "tab:green"), ("avif", "tab:olive"), ("jpeg", "tab:red"))
+                 ("webp", "tab:green"), ("avif", "tab:olive"), ("jpeg444", "tab:pink"), ("4:4:4", "tab:pink"),
+                 ("jpeg", "tab:red"))
+
+#: Colours for curves that are not a codec of the palette (e.g. "our 8x8 DCT"), in order: none is a codec's colour.
+OTHER_COLOURS = ("black", "tab:gray", "tab:cyan", "0.6")
 
 
 def codec_colour(name: str) -> str | None:
@@ -148,6 +153,9 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
         highlight: a name (or names) drawn thick; the others are drawn thin.
         title: the axes title.
 
+    Each codec's curve takes its colour from :func:`codec_colour`; any other curve (and a
+    second curve of the same codec) one of :data:`OTHER_COLOURS`, so no curve borrows a codec's colour.
+
     Returns the Figure. Introduced in notebook 01.
     """
     if metric not in _METRIC_LABELS:
@@ -163,10 +171,11 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
     unknown = highlighted - set(curves)
     if unknown:
         raise ValueError(f"highlight names {sorted(unknown)} are not among the curves {list(curves)}")
-    used = set()
+    used, others = set(), iter(OTHER_COLOURS * len(curves))
     for name, curve in curves.items():
         colour = codec_colour(name)
-        colour = None if colour in used else colour  # two JPEG variants: the second takes the default cycle
+        if colour is None or colour in used:  # not a codec, or a second curve of the same codec
+            colour = next(others)
         used.add(colour)
         bpp = np.asarray(curve["bpp"], dtype=float)
         values = np.asarray(curve[metric], dtype=float)

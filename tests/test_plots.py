@@ -3,6 +3,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -92,3 +94,62 @@ def test_figures_have_text_of_11_pt_or_more_after_set_seed(photo):
             assert sizes and min(sizes.values()) >= 11, sizes
         legend = figures[2].axes[0].get_legend()
         assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["jpeg420", "learned"]
+
+
+def test_rd_plot_gives_each_codec_its_colour_and_other_curves_none_of_them():
+    # Issue 14: one colour per codec in every figure; a curve that is no codec must not borrow one.
+    curve = {"bpp": [0.5, 1.0], "psnr": [30, 33]}
+    names = ["our 8x8 DCT", "jpeg444", "jpeg420", "learned (shipped)", "factorized (learned_codec)",
+             "hyperprior (learned_hyperprior)", "webp", "jpeg2000", "another curve"]
+    fig = plots.rd_plot({name: curve for name in names})
+    colours = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
+    assert colours["jpeg420"] == "tab:red" and colours["jpeg444"] == "tab:pink"
+    assert colours["learned (shipped)"] == "tab:blue" and colours["hyperprior (learned_hyperprior)"] == "tab:orange"
+    assert colours["webp"] == "tab:green" and colours["jpeg2000"] == "tab:purple"
+    palette = {colour for _, colour in plots.CODEC_COLOURS}
+    # Not codecs, and the factorized codec's curve after the learned one (the same codec colour): other colours.
+    for name in ("our 8x8 DCT", "another curve", "factorized (learned_codec)"):
+        assert colours[name] not in palette, (name, colours[name])
+    assert len(set(colours.values())) == len(names)
+    assert plots.codec_colour("JPEG 4:2:0") == "tab:red" and plots.codec_colour("JPEG + restoration") == "tab:brown"
+
+
+# Text sizes set in notebook code: fontsize=9, labelsize=8, {"font.size": 10}, set_fontsize(7), fontsize="small".
+_SIZE_LITERAL = re.compile(r"""(?:fontsize|labelsize|set_fontsize\(|["'][\w.]*size["']\s*:)\s*=?\s*"""
+                           r"""(\d+(?:\.\d+)?|["'](?:xx-small|x-small|small|smaller)["'])""")
+
+
+def small_text_literals(source: str) -> list[str]:
+    """Each text-size literal below 11 pt in ``source`` (relative sizes below 'medium' count as small)."""
+    found = []
+    for match in _SIZE_LITERAL.finditer(source):
+        value = match.group(1)
+        if not value[0].isdigit() or float(value) < 11:
+            found.append(match.group(0))
+    return found
+
+
+def test_small_text_literals_finds_each_kind():
+    source = ('ax.set_title("t", fontsize=9)\nax.tick_params(labelsize = 8)\nplt.rcParams.update({"font.size": 10})\n'
+              'text.set_fontsize(7)\nax.legend(fontsize="small")\nax.set_title("u", fontsize=11)\n'
+              'font = ImageFont.load_default(size=16)\nplt.rcParams["legend.fontsize"] = 12')
+    assert small_text_literals(source) == ["fontsize=9", "labelsize = 8", '"font.size": 10', "set_fontsize(7",
+                                           'fontsize="small"']
+
+
+def test_notebooks_set_no_text_below_11_pt():
+    # Issue 14: every text of every figure readable on a projector. The course's style (config.FIGURE_STYLE) is
+    # 11 pt or more; a notebook may enlarge a text, never shrink one below it.
+    import json
+    from pathlib import Path
+
+    notebooks = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks
+    small = {}
+    for path in notebooks:
+        for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            if cell["cell_type"] == "code":
+                found = small_text_literals("".join(cell["source"]))
+                if found:
+                    small[f"{path.name} cell {index}"] = found
+    assert not small, f"text below 11 pt: {small}"
