@@ -76,7 +76,7 @@ def main(argv=None) -> int:
 
     load_average = os.getloadavg()[0]
     from course_lib import widgets
-    from course_lib.widgets import State, update
+    from course_lib.demo import State, update
 
     image, image_name = benchmark_image()
     assert image.shape == (512, 768, 3), image.shape
