@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                         help="shipped model names; the first is the baseline")
     args = parser.parse_args(argv)
 
-    from course_lib.codec import WeightsError, load_codec
+    from course_lib.models import WeightsError, load_codec
     from course_lib.data import ImageLoadError
 
     try:

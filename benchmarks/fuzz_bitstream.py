@@ -88,7 +88,7 @@ def reseal(data: bytes, key: bytes) -> bytes:
     crc_at, size = _layout(data)
     if len(data) < size:
         return data
-    return data[:crc_at] + bitstream._checksum(data[:crc_at], key, data[size:]).to_bytes(4, "big") + data[size:]
+    return data[:crc_at] + bitstream.checksum(data[:crc_at], key, data[size:]).to_bytes(4, "big") + data[size:]
 
 
 def build(header, streams: list[bytes], key: bytes) -> bytes:
@@ -263,7 +263,7 @@ def fuzz(n: int, seed: int = 0, versions=(1, 2), time_limit: float = 2.0, memory
          image=None) -> tuple[dict, collections.Counter, float]:
     """Run ``n`` cases shared between the versions; returns ({(version, class): Counter of outcomes},
     Counter of error messages, seconds)."""
-    from course_lib.codec import load_codec
+    from course_lib.models import load_codec
     from course_lib.data import course_photo
 
     image = course_photo("astronaut")[200:248, 180:244] if image is None else image

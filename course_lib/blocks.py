@@ -16,9 +16,16 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+__all__ = ["TwoConvolutions", "ResidualBlock", "PlainBlock", "make_denoiser"]
 
-class _TwoConvolutions(layers.Layer):
-    """F(x) = conv3x3 -> activation -> conv3x3, shared by the plain and the residual block."""
+
+class TwoConvolutions(layers.Layer):
+    """F(x) = conv3x3 -> activation -> conv3x3, the part shared by :class:`PlainBlock` and :class:`ResidualBlock`.
+
+    ``conv1`` (strided when ``strides`` is 2), ``act`` and ``conv2`` are its layers;
+    :meth:`residual` applies them. Subclasses add ``call``; notebook 10 counts the
+    MACs of both kinds through this class. Introduced in notebook 02.
+    """
 
     def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1,
                  activation: str = "relu", kernel_initializer="glorot_uniform",
@@ -60,7 +67,7 @@ class _TwoConvolutions(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class ResidualBlock(_TwoConvolutions):
+class ResidualBlock(TwoConvolutions):
     """y = shortcut(x) + F(x), with F = conv3x3 -> activation -> conv3x3.
 
     Args:
@@ -108,7 +115,7 @@ class ResidualBlock(_TwoConvolutions):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class PlainBlock(_TwoConvolutions):
+class PlainBlock(TwoConvolutions):
     """y = F(x) = conv3x3 -> activation -> conv3x3: a :class:`ResidualBlock` without the skip.
 
     Same arguments (except ``zero_init``, which would make the output zero) and

@@ -24,8 +24,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .blocks import _TwoConvolutions
+from .blocks import TwoConvolutions
+from .codec import LearnedCodec
 from .gdn import GDN
+from .restoration import RestorationNet
+from .transforms import LayerStack, SubPixelConv2D
+
+__all__ = ["conv_macs", "macs", "macs_per_pixel", "profiled_flops"]
 
 
 def conv_macs(output_height: int, output_width: int, kernel_size: int, in_channels: int,
@@ -46,9 +51,6 @@ def _spatial(shape) -> tuple[int, int]:
 
 def _count(layer, shape, prefix: str, out: dict) -> tuple:
     """Add the MACs of ``layer`` on inputs of ``shape`` to ``out``; return its output shape."""
-    from .codec import LearnedCodec, SubPixelConv2D, LayerStack
-    from .restoration import RestorationNet
-
     name = f"{prefix}{layer.name}"
     if not layer.built:  # weights (and a residual block's projection) are created by build()
         layer.build(shape)
@@ -66,7 +68,7 @@ def _count(layer, shape, prefix: str, out: dict) -> tuple:
     if isinstance(layer, SubPixelConv2D):
         _count(layer.conv, shape, f"{name}/", out)
         return layer.compute_output_shape(shape)
-    if isinstance(layer, _TwoConvolutions):  # ResidualBlock and PlainBlock
+    if isinstance(layer, TwoConvolutions):  # ResidualBlock and PlainBlock
         if getattr(layer, "projection", None) is not None:
             _count(layer.projection, shape, f"{name}/", out)
         inner = _count(layer.conv1, shape, f"{name}/", out)
@@ -116,7 +118,9 @@ def macs(layer, input_shape) -> dict[str, int]:
 
 
 def macs_per_pixel(layer, height: int = 512, width: int = 768, channels: int = 3) -> float:
-    """Total MACs of ``layer`` divided by the number of input pixels (default: a 768 x 512 image)."""
+    """Total MACs of ``layer`` divided by the number of input pixels (default: a 768 x 512 image).
+
+    Introduced in notebook 10."""
     return sum(macs(layer, (1, height, width, channels)).values()) / (height * width)
 
 

@@ -32,6 +32,8 @@ from scipy.special import expit
 from .bitstream import EntropyTables
 from .gdn import lower_bound
 
+__all__ = ["FactorizedPrior", "bits_from_likelihoods", "integer_pmf"]
+
 
 def bits_from_likelihoods(likelihoods, axis=None):
     """Rate in bits: -sum log2(likelihoods) over ``axis`` (all axes by default).

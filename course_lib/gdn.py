@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+__all__ = ["GDN", "NonNegativeParameter", "lower_bound"]
+
 
 def lower_bound(x, bound: float):
     """max(x, bound) whose gradient still pulls values below the bound upwards.

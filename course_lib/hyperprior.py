@@ -42,12 +42,13 @@ from keras import layers, ops
 from scipy.special import ndtr
 
 from . import bitstream
-from .bitstream import LATENT_LIMIT, BitstreamError, EntropyTables
-from .codec import DOWNSAMPLING, LayerStack, LearnedCodec, SubPixelConv2D
+from .bitstream import LATENT_LIMIT, EntropyTables
+from .codec import DOWNSAMPLING, LearnedCodec
 from .data import MAX_PIXELS, to_rgb8
-from .entropy import FactorizedPrior, bits_from_likelihoods, integer_pmf
+from .entropy import bits_from_likelihoods, integer_pmf
 from .gdn import lower_bound
 from .quantization import rate_and_decoder_values
+from .transforms import LayerStack, SubPixelConv2D
 
 __all__ = ["SCALE_BOUND", "SCALE_TABLE", "GaussianConditional", "HyperEncoder", "HyperDecoder",
            "HyperpriorCodec", "gaussian_tables", "scale_indices", "hyper_synthesis_float64"]
@@ -130,7 +131,9 @@ def _normal_quantile(p: float) -> float:
 
 
 def scale_indices(scales: np.ndarray, table=SCALE_TABLE) -> np.ndarray:
-    """Row of ``table`` (log-spaced; default :data:`SCALE_TABLE`) for each scale: the nearest in log scale, int32."""
+    """Row of ``table`` (log-spaced; default :data:`SCALE_TABLE`) for each scale: the nearest in log scale, int32.
+
+    Introduced in notebook 12."""
     table = np.asarray(table, np.float64)
     log_table = np.log(table)
     log_scales = np.log(np.clip(np.asarray(scales, np.float64), table[0], table[-1]))
@@ -144,6 +147,7 @@ class HyperEncoder(LayerStack):
     """h_a: gained latents y (B, h, w, M) -> z (B, h/4, w/4, K) (Minnen et al. 2018's layout).
 
     conv3x3 -> ReLU -> conv5x5/2 -> ReLU -> conv5x5/2, K channels. float32.
+    Introduced in notebook 12.
     """
 
     def __init__(self, channels: int = 64, **kwargs):
@@ -169,6 +173,7 @@ class HyperDecoder(LayerStack):
     (first M: means, last M: scales before a softplus). float32. Only
     stride-1 convolutions and depth-to-space, so that
     :func:`hyper_synthesis_float64` can recompute it exactly in NumPy.
+    Introduced in notebook 12.
     """
 
     def __init__(self, channels: int = 64, latent_channels: int = 128, **kwargs):
@@ -226,7 +231,7 @@ def hyper_synthesis_float64(hyper_decoder: HyperDecoder, z_hat: np.ndarray):
     float32 rounding). Two machines agree to about 1e-15 relative (BLAS may sum
     in another order), so a scale index can differ only for a scale within
     that distance of a table boundary. Scales are bounded below by
-    :data:`SCALE_BOUND`.
+    :data:`SCALE_BOUND`. Introduced in notebook 12.
     """
     x = np.asarray(z_hat, np.float64)
     for layer in hyper_decoder.stack:
@@ -420,7 +425,7 @@ class HyperpriorCodec(LearnedCodec):
 
         ``max_pixels`` as in :meth:`LearnedCodec.decompress`: for version-2 files
         it is the main bound, since z may announce latents that cost almost no bits.
-        Raises :class:`BitstreamError` for anything but an intact file of this model.
+        Raises :class:`course_lib.bitstream.BitstreamError` for anything but an intact file of this model.
         """
         self._require_tables()
         header, z_hat = bitstream.unpack_hyperprior_side(data, self.tables, self.model_key,

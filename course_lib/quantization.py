@@ -25,6 +25,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+__all__ = ["QUANTIZATION_MODES", "quantize", "rate_and_decoder_values"]
+
 QUANTIZATION_MODES = ("noise", "ste", "round", "dequantize")
 
 

@@ -4,8 +4,10 @@ A weights folder (``data/weights`` by default) holds ``manifest.json``, a JSON o
 names its files (``file``, ``tables``, ...) with their SHA-256s, its ``config`` and its provenance. Everything here
 reads and checks: paths must stay inside the folder, digests must match the bytes that are then used, and every
 problem is a one-line :class:`WeightsError` naming the manifest, the entry and the key, or the file. Loading the
-networks themselves is :func:`course_lib.codec.load_codec`'s job; the command line uses this module to refuse a
-damaged or crafted file before it imports TensorFlow.
+networks themselves is :func:`course_lib.models.load_codec`'s job; the command line uses this module to refuse a
+damaged or crafted file before it imports TensorFlow. :func:`write_manifest` is the one writer of manifests;
+:func:`check_config` checks an entry's constructor arguments against a model's rules, and :func:`training_runs`,
+:func:`weights_provenance` and :func:`describe_shipped` read the provenance an entry records.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import re
 import zipfile
 from pathlib import Path
 
-from .bitstream import EntropyTables
 from .config import WEIGHTS_DIR
-from .data import read_file
+from .data import read_file, sha256_file
+from .range_coder import EntropyTables
 
-#: Model loaded by :func:`course_lib.codec.load_codec` and the command line when no weights are named.
+__all__ = ["DEFAULT_MODEL", "MANIFEST", "WeightsError", "find_entry", "read_manifest", "write_manifest",
+           "check_config", "training_runs", "weights_provenance", "describe_shipped"]
+
+#: Model loaded by :func:`course_lib.models.load_codec` and the command line when no weights are named.
 DEFAULT_MODEL = "learned_codec"
 MANIFEST = "manifest.json"
 
@@ -30,7 +35,8 @@ class WeightsError(ValueError):
     """Weights cannot be loaded: unknown name, missing file or manifest entry, a
     file whose SHA-256 differs from the manifest's, a manifest path outside the
     weights folder, or a configuration value of the wrong type or range. The
-    message is one line naming the file, or the manifest, entry and key."""
+    message is one line naming the file, or the manifest, entry and key.
+    Introduced in notebook 03 (which skips the trained part without weights)."""
 
 
 def entry_file(folder: Path, name: str, entry: dict, key: str) -> Path:
@@ -71,6 +77,7 @@ def read_manifest(folder: Path) -> dict:
     """The manifest (``{name: entry}``) of a weights folder; ``{}`` when it has none.
 
     Raises :class:`WeightsError` when the file is unreadable or not a JSON object.
+    Introduced in notebook 12 (which reads the shipped models' records).
     """
     path = folder / MANIFEST
     if not path.exists():
@@ -90,6 +97,7 @@ def find_entry(name_or_path=None, folder=None) -> tuple[Path, str, dict]:
     ``name_or_path`` is a name in ``folder/manifest.json`` (default folder
     ``data/weights``, default name :data:`DEFAULT_MODEL`) or a path to a
     ``.weights.h5`` file that has an entry in the manifest beside it.
+    Introduced in notebook 08.
     """
     if name_or_path is not None and str(name_or_path).endswith(".weights.h5"):
         path = Path(name_or_path)
@@ -118,7 +126,7 @@ def verify_file(path: Path, digest: str, name: str) -> bytes:
     """The bytes of ``path``, read once, if their SHA-256 is ``digest``; else :class:`WeightsError`.
 
     Load from the returned bytes, never from ``path`` again (see
-    :func:`load_weights_from_bytes`): a file replaced between the check and a
+    :func:`course_lib.models.load_weights_from_bytes`): a file replaced between the check and a
     second read would be loaded unchecked.
     """
     try:
@@ -132,7 +140,8 @@ def verify_file(path: Path, digest: str, name: str) -> bytes:
     return content
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name if empty), for one-line errors."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 
@@ -156,7 +165,7 @@ def tables_from_bytes(content: bytes, path: Path) -> EntropyTables:
     try:
         return EntropyTables.load(_NamedBytes(content, path))
     except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         raise WeightsError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
@@ -167,3 +176,116 @@ def entry_for_model_id(model_id: int, folder=None) -> tuple[Path, str, dict]:
         if isinstance(entry, dict) and entry.get("model_id") == model_id:
             return folder, name, entry
     raise WeightsError(f"no model with id {model_id} in {folder / MANIFEST}; pass --weights")
+
+
+def write_manifest(folder: Path, manifest: dict) -> Path:
+    """Write ``manifest`` (``{name: entry}``) as ``folder/manifest.json``: sorted keys, 2-space indent.
+
+    The one writer of manifests (codecs, restoration networks, shipping). The
+    text goes to a temporary file beside it first and then replaces the manifest,
+    so a reader never sees half a file. Returns the path. Used by
+    :func:`course_lib.models.save_codec` (notebook 06) and the command line's ``ship``.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    partial = folder / f".{MANIFEST}.partial"
+    partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------------- config and provenance of an entry
+def integer_in(low: int, high: int) -> tuple:
+    """A :func:`check_config` rule: an integer (not a bool) in ``low..high``."""
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+            f"an integer in {low}..{high}")
+
+
+def one_of(*choices) -> tuple:
+    """A :func:`check_config` rule: one of the given strings."""
+    return lambda v: isinstance(v, str) and v in choices, "one of " + ", ".join(map(repr, choices))
+
+
+#: A :func:`check_config` rule: ``true`` or ``false``.
+BOOLEAN = (lambda v: isinstance(v, bool), "true or false")
+
+
+def check_config(config, rules: dict, where: str) -> dict:
+    """A manifest entry's ``config`` checked against ``rules`` (key -> (test, what the value must be)).
+
+    Returns a copy. Raises :class:`WeightsError` naming ``where`` (the manifest
+    and entry) and the key for a config that is not an object, an unknown key
+    or a value of the wrong type or range, so a broken manifest never reaches
+    a constructor (where ``"tile": 0`` would surface as a ``ZeroDivisionError``).
+    Used by :func:`course_lib.models.load_codec` (notebook 06) and the restoration loader (notebook 08).
+    """
+    if not isinstance(config, dict):
+        raise WeightsError(f"{where}: 'config' must be an object of constructor arguments, got {config!r}")
+    for key, value in config.items():
+        if key not in rules:
+            raise WeightsError(f"{where}: unknown config key {key!r} (known: {', '.join(sorted(rules))})")
+        test, expected = rules[key]
+        if not test(value):
+            raise WeightsError(f"{where}: config {key!r} must be {expected}, got {value!r}")
+    return dict(config)
+
+
+def weights_provenance(path) -> dict:
+    """Where a weights file a run started from (``--init``) came from.
+
+    Returns its path and SHA-256 and, when a manifest beside the file lists
+    an entry with that checksum (e.g. a copy of ``data/weights``), that
+    entry's name and ``training`` record, so a shipped model that continues
+    an earlier one keeps the whole chain of commands that produced it.
+    Used by the command line (``train --init``, ``ship``).
+    """
+    path = Path(path)
+    digest = sha256_file(path)
+    record = {"file": str(path), "sha256": digest}
+    try:
+        manifest = read_manifest(path.parent)
+    except WeightsError:
+        manifest = {}
+    for name, entry in manifest.items():
+        if isinstance(entry, dict) and entry.get("sha256") == digest:
+            record.update(name=name, training=entry.get("training"))
+            break
+    return record
+
+
+def training_runs(entry: dict) -> list[dict]:
+    """The training runs behind a manifest entry, oldest first.
+
+    A run that started from earlier weights (``--init``) records their entry's
+    ``training`` under ``training.init.training``; this follows that chain.
+    Introduced in notebook 10 (notebook 12 sums the hyperprior's runs with it).
+    """
+    runs, record = [], entry.get("training")
+    while isinstance(record, dict):
+        runs.append(record)
+        init = record.get("init")
+        record = init.get("training") if isinstance(init, dict) else None
+    return runs[::-1]
+
+
+def describe_shipped(name: str | None = None, folder=None) -> str:
+    """One paragraph on a shipped codec, from its manifest entry only (so no text can drift from it):
+    architecture, every training run (steps, wall time), cumulative steps and time, λs, and the Kodak range.
+    Introduced in notebook 07."""
+    _, name, entry = find_entry(name, folder)
+    config = entry.get("config", {})
+    runs = training_runs(entry)
+    steps = sum(int(r.get("steps", 0)) for r in runs)
+    hours = sum(float(r.get("wall_seconds", 0)) for r in runs) / 3600
+    kind = config.get("kind", "factorized")
+    lines = [f"{name}: {kind} codec, N = {config.get('channels')}, M = {config.get('latent_channels')}, "
+             f"{config.get('num_rates')} rate points"]
+    if runs:
+        each = ", ".join(f"{int(r.get('steps', 0)):,}" for r in runs)
+        lines.append(f"trained {steps:,} steps in {len(runs)} run(s) ({each}), {hours:.1f} h on "
+                     f"{runs[-1].get('machine', 'an unrecorded machine')}; λ = {runs[-1].get('lmbdas')}")
+    kodak = entry.get("kodak")
+    if kodak:
+        bpp, psnr = [p["bpp"] for p in kodak], [p["psnr"] for p in kodak]
+        lines.append(f"Kodak (real files): {min(bpp):.2f}-{max(bpp):.2f} bpp, {min(psnr):.1f}-{max(psnr):.1f} dB")
+    return "; ".join(lines)

@@ -12,7 +12,8 @@ def saved_tiny_codec(folder, crop=(40, 56)):
     """
     import keras
 
-    from course_lib.codec import LearnedCodec, save_codec
+    from course_lib.codec import LearnedCodec
+    from course_lib.models import save_codec
     from course_lib.data import course_photo, save_image
 
     keras.utils.set_random_seed(0)

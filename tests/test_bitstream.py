@@ -219,7 +219,7 @@ def test_crafted_payload_with_valid_checksum_never_crashes(tables):
         for _ in range(20):
             payload = rng.bytes(4 * n_words)
             header = bitstream.Header(tables.model_id, 0, 64, 64, n_words).to_bytes()
-            crc = bitstream._checksum(header, tables.fingerprint(), payload)
+            crc = bitstream.checksum(header, tables.fingerprint(), payload)
             try:
                 _, values = unpack(header + crc.to_bytes(4, "big") + payload, tables)
                 assert values.shape == (CHANNELS, 4, 4) and np.abs(values).max() <= LATENT_LIMIT
@@ -231,7 +231,7 @@ def test_crafted_payload_with_valid_checksum_never_crashes(tables):
 def reseal(header: bitstream.Header, payload: bytes, key: bytes) -> bytes:
     """A file with the given header fields and payload and a *valid* CRC, as a crafted file would have."""
     head = header.to_bytes()
-    return head + bitstream._checksum(head, key, payload).to_bytes(4, "big") + payload
+    return head + bitstream.checksum(head, key, payload).to_bytes(4, "big") + payload
 
 
 def test_minimum_bits_bound_what_the_coder_spends(tables):

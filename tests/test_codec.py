@@ -14,8 +14,9 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib.bitstream import HEADER_SIZE, BitstreamError
-from course_lib.codec import (Decoder, Encoder, LearnedCodec, SubPixelConv2D, WeightsError, load_codec,
-                              save_codec)
+from course_lib.blocks import ResidualBlock
+from course_lib.codec import Decoder, Encoder, LearnedCodec, SubPixelConv2D
+from course_lib.models import WeightsError, load_codec, save_codec
 from course_lib.data import course_photo
 from course_lib.entropy import bits_from_likelihoods
 
@@ -188,10 +189,10 @@ def test_round_trip_across_processes(codec, photo, tmp_path):
     weights = save_codec(codec, "test_codec", tmp_path)
     photo = photo[100:260, 150:300]  # small: the two processes mostly pay for importing TensorFlow
     np.save(tmp_path / "image.npy", photo)
-    compress = ("import numpy as np, pathlib; from course_lib.codec import load_codec; "
+    compress = ("import numpy as np, pathlib; from course_lib.models import load_codec; "
                 f"c = load_codec({str(weights)!r}); "
                 f"pathlib.Path({str(tmp_path / 'x.rcz')!r}).write_bytes(c.compress(np.load({str(tmp_path / 'image.npy')!r})))")
-    decompress = ("import numpy as np, pathlib; from course_lib.codec import load_codec; "
+    decompress = ("import numpy as np, pathlib; from course_lib.models import load_codec; "
                   f"c = load_codec({str(weights)!r}); "
                   f"np.save({str(tmp_path / 'out.npy')!r}, c.decompress(pathlib.Path({str(tmp_path / 'x.rcz')!r}).read_bytes()))")
     for script in (compress, decompress):
@@ -247,6 +248,35 @@ def test_compress_needs_tables_and_decompress_refuses_other_models(photo):
             codec.decompress(bad)
 
 
+@pytest.mark.parametrize("blocks", [0, 1, 2])
+def test_blocks_per_stage_sets_the_residual_blocks_of_both_transforms(blocks):
+    encoder, decoder = Encoder(8, 8, blocks_per_stage=blocks), Decoder(8, blocks_per_stage=blocks)
+    for transform in (encoder, decoder):
+        names = [layer.name for layer in transform.stack if isinstance(layer, ResidualBlock)]
+        expected = {0: [], 1: ["residual_0", "residual_1", "residual_2"],
+                    2: [f"residual_{i}_{k}" for i in range(3) for k in range(2)]}[blocks]
+        assert names == expected  # one block per stage keeps the shipped weights' names
+        assert type(transform).from_config(transform.get_config()).blocks_per_stage == blocks
+    x = np.zeros((1, 32, 48, 3), np.float32)
+    assert tuple(decoder(encoder(x)).shape) == (1, 32, 48, 3)
+    with pytest.raises(ValueError, match="blocks_per_stage"):
+        Encoder(8, 8, blocks_per_stage=-1)
+
+
+def test_a_codec_with_two_blocks_per_stage_saves_and_loads(photo, tmp_path):
+    keras.utils.set_random_seed(0)
+    codec = LearnedCodec(channels=8, latent_channels=8, blocks_per_stage=2)
+    codec.build()
+    codec.update_tables()
+    save_codec(codec, "deep", tmp_path)
+    config = json.loads((tmp_path / "manifest.json").read_text())["deep"]["config"]
+    assert config == {"channels": 8, "latent_channels": 8, "num_rates": 1, "blocks_per_stage": 2}
+    loaded = load_codec("deep", folder=tmp_path)
+    assert loaded.blocks_per_stage == 2
+    image = photo[:48, :64]
+    np.testing.assert_array_equal(loaded.quantized_forward(image), codec.quantized_forward(image))
+
+
 # --------------------------------------------------------------------------- saving
 def test_save_and_load_verify_checksums(codec, photo, tmp_path):
     weights = save_codec(codec, "tiny", tmp_path)
@@ -270,7 +300,7 @@ def test_save_and_load_verify_checksums(codec, photo, tmp_path):
 
 
 def test_describe_shipped_follows_the_chain_of_runs(tmp_path):
-    from course_lib.codec import describe_shipped, training_runs
+    from course_lib.registry import describe_shipped, training_runs
 
     first = {"steps": 18000, "wall_seconds": 7200, "machine": "cpu", "lmbdas": [0.01]}
     second = {"steps": 11000, "wall_seconds": 3600, "machine": "cpu", "lmbdas": [0.01],

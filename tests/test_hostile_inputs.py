@@ -272,7 +272,7 @@ def test_a_bomb_is_refused_before_tensorflow_is_imported(tmp_path):
     tables = tables_from_bytes(content, path)
     head = bitstream.Header(tables.model_id, 0, 7071, 7071, 0).to_bytes()
     bomb = tmp_path / "bomb.rcz"
-    bomb.write_bytes(head + bitstream._checksum(head, tables.fingerprint(), b"").to_bytes(4, "big"))
+    bomb.write_bytes(head + bitstream.checksum(head, tables.fingerprint(), b"").to_bytes(4, "big"))
     out = tmp_path / "out.png"
     script = ("import sys; from course_lib.__main__ import main; "
               f"status = main(['decompress', {str(bomb)!r}, {str(out)!r}]); "

@@ -13,7 +13,8 @@ from scipy.stats import norm
 
 from course_lib import bitstream
 from course_lib.bitstream import BitstreamError, decode_symbols, encode_symbols
-from course_lib.codec import LearnedCodec, WeightsError, load_codec, save_codec
+from course_lib.codec import LearnedCodec
+from course_lib.models import WeightsError, load_codec, save_codec
 from course_lib.data import course_photo
 from course_lib.hyperprior import (SCALE_BOUND, SCALE_TABLE, GaussianConditional, HyperpriorCodec,
                                    gaussian_tables, hyper_synthesis_float64, scale_indices)
@@ -210,7 +211,7 @@ def test_call_needs_multiples_of_64(codec):
 
 def _reseal(data: bytes, key: bytes) -> bytes:
     """Recompute a version-2 file's CRC, as a crafted (not merely damaged) file would."""
-    crc = bitstream._checksum(data[:15], key, data[19:])
+    crc = bitstream.checksum(data[:15], key, data[19:])
     return data[:15] + crc.to_bytes(4, "big") + data[19:]
 
 
@@ -250,7 +251,7 @@ def test_crafted_version_2_files_never_crash(codec, photo):
 
 
 def test_residual_stages_name_the_same_resolution_in_both_transforms():
-    from course_lib.codec import Decoder, Encoder
+    from course_lib.transforms import Decoder, Encoder
 
     encoder, decoder = Encoder(8, 8, residual_stages=(2,)), Decoder(8, residual_stages=(2,))
     encoder.build((None, 64, 64, 3))

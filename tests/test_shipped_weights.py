@@ -18,7 +18,7 @@ def _codec_entries():
 @pytest.mark.parametrize("name", _codec_entries() or [pytest.param(None, marks=pytest.mark.skip(
     reason="no codec weights shipped in data/weights yet"))])
 def test_shipped_codec_matches_its_manifest(name):
-    from course_lib.codec import load_codec
+    from course_lib.models import load_codec
 
     entry = json.loads(MANIFEST.read_text())[name]
     for key in ("command", "data", "steps", "wall_seconds", "machine", "date"):
@@ -46,7 +46,7 @@ def test_file_size_matches_the_entropy_model_on_kodak(name):
     side keeps the 1 % bound.
     """
     from course_lib.bitstream import read_header
-    from course_lib.codec import load_codec
+    from course_lib.models import load_codec
 
     if data.kodak_dir() is None:
         pytest.skip("Kodak not found (set KODAK_DIR); checked in CI with ../shared/kodak")

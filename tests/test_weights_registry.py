@@ -18,7 +18,8 @@ import pytest
 from course_lib import registry
 from course_lib import data
 from course_lib.__main__ import main
-from course_lib.codec import LearnedCodec, WeightsError, load_codec, save_codec
+from course_lib.codec import LearnedCodec
+from course_lib.models import WeightsError, load_codec, save_codec
 from course_lib.config import ReproducibilityWarning, onednn_enabled
 
 from conftest import saved_tiny_codec
