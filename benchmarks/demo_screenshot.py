@@ -32,10 +32,21 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 #: Server settings of ``make demo`` (keep the two in step): a kernel without a connection for 10 minutes is shut
 #: down (a closed tab or a reload no longer leaves a 1 GB kernel behind), and messages up to 100 MiB are accepted
 #: (Tornado's default of 10 MiB closed the connection on a phone photo; the demo itself refuses files above
-#: course_lib.widgets.MAX_UPLOAD_MB with a message).
-VOILA_ARGS = ["--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60",
+#: course_lib.widgets.MAX_UPLOAD_MB with a message). The page uses apps/jupyter/voila/templates/course, Voilà's
+#: lab template without its Font Awesome stylesheets from cdn.jsdelivr.net (Voilà's bundle serves Font Awesome
+#: itself): Voilà finds it through JUPYTER_PATH (:func:`voila_env`).
+VOILA_ARGS = ["--template=course",
+              "--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60",
               "--MappingKernelManager.cull_connected=False",
               '--Voila.tornado_settings={"websocket_max_message_size": 104857600}']
+TEMPLATES = ROOT / "apps" / "jupyter"
+
+
+def voila_env(env: dict | None = None) -> dict:
+    """The environment Voilà runs in: ours, plus ``env``, with apps/jupyter first on JUPYTER_PATH."""
+    merged = {**os.environ, **(env or {})}
+    merged["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(TEMPLATES), merged.get("JUPYTER_PATH")) if p)
+    return merged
 
 
 def free_port() -> int:
@@ -55,7 +66,7 @@ def voila_server(notebook: Path = APP, env: dict | None = None, startup_s: float
     voila = Path(sys.executable).with_name("voila")
     process = subprocess.Popen(
         [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1", *VOILA_ARGS],
-        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=voila_env(env), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     try:
         deadline = time.monotonic() + startup_s
