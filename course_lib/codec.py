@@ -324,7 +324,7 @@ class LearnedCodec(keras.Model):
         boundary, changing the file. The decoded integer latents are exact
         everywhere: a file from anywhere decodes, but with another setting,
         hardware or backend a few pixels may differ by 1 level.
-        :func:`load_codec` warns when the manifest records another setting.
+        :func:`course_lib.models.load_codec` warns when the manifest records another setting.
         Introduced in notebook 06.
         """
         image = to_rgb8(image)

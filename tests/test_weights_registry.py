@@ -20,7 +20,7 @@ from course_lib import data
 from course_lib.__main__ import main
 from course_lib.codec import LearnedCodec
 from course_lib.models import WeightsError, load_codec, save_codec
-from course_lib.config import ReproducibilityWarning, onednn_enabled
+from course_lib.config import WEIGHTS_DIR, ReproducibilityWarning, onednn_enabled
 
 from conftest import saved_tiny_codec
 
@@ -169,6 +169,20 @@ def test_restoration_entries_get_the_same_checks(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="not a file inside the weights folder"):
         load_restorer("r", tmp_path)
+
+
+def test_write_manifest_replaces_the_file_whole_in_the_shipped_format(tmp_path):
+    first = {"b": {"file": "b.weights.h5", "config": {"channels": 8}}, "a": {"file": "a.weights.h5"}}
+    path = registry.write_manifest(tmp_path, first)
+    assert path == tmp_path / "manifest.json"
+    assert path.read_text() == json.dumps(first, indent=2, sort_keys=True) + "\n"
+    registry.write_manifest(tmp_path, {"a": first["a"]})
+    assert registry.read_manifest(tmp_path) == {"a": first["a"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]  # no partial file left behind
+    # The shipped manifest is already in this format: rewriting it changes no byte.
+    shipped = registry.read_manifest(WEIGHTS_DIR)
+    registry.write_manifest(tmp_path, shipped)
+    assert (tmp_path / "manifest.json").read_bytes() == (WEIGHTS_DIR / "manifest.json").read_bytes()
 
 
 # --------------------------------------------------------------------------- item 8: oneDNN
