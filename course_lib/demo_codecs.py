@@ -32,7 +32,7 @@ import functools
 from dataclasses import dataclass
 
 from . import baselines
-from .codec import load_codec
+from .models import load_codec
 from .registry import WeightsError
 from .restoration import is_shipped, load_restorer, model_for
 
