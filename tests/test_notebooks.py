@@ -102,6 +102,32 @@ def test_training_notebooks_exist():
     assert TRAINING_NOTEBOOKS <= {path.name[:2] for path in NOTEBOOKS}
 
 
+# What a cell must not print (issue 14, quiet outputs): raw terminal codes (Keras' verbose=1 progress bar writes
+# them), NumPy 2 scalar reprs (a list or dict of np.float64 printed as such), and Python warnings.
+NOISE = re.compile(r"\x1b\[|\bnp\.(?:float|int|uint|bool|complex|str)\w*\(|\bnp\.(?:True|False)_|\b\w+Warning: ")
+
+
+def noisy_outputs(outputs) -> list[str]:
+    """The noise (NOISE) in a cell's outputs: its streams and the text of its results, each hit with its context."""
+    found = []
+    for output in outputs:
+        text = output.get("text", "") if output.get("output_type") == "stream" else \
+            output.get("data", {}).get("text/plain", "")
+        text = "".join(text) if isinstance(text, list) else text
+        found += [repr(text[max(0, m.start() - 40):m.end() + 20]) for m in NOISE.finditer(text)]
+    return found
+
+
+def test_noisy_outputs_finds_each_kind():
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "\x1b[1m3/3\x1b[0m loss 1.0\n"},
+               {"output_type": "stream", "name": "stdout", "text": "{'psnr': np.float64(29.311)} [np.True_]\n"},
+               {"output_type": "stream", "name": "stderr", "text": "model.py:1: UserWarning: shuffle ignored\n"},
+               {"output_type": "execute_result", "data": {"text/plain": "np.int64(3)"}},
+               {"output_type": "stream", "name": "stdout", "text": "29.31 dB, [True, False], np.float64 is a type"}]
+    assert len(noisy_outputs(outputs)) == 6
+    assert noisy_outputs(outputs[-1:]) == []
+
+
 def exercise_indices(cells) -> list[int]:
     return [index for index, cell in enumerate(cells)
             if cell.cell_type == "code" and student_copies.BEGIN in cell.source]
@@ -178,6 +204,10 @@ def test_notebook(path, monkeypatch):
                     for name in names:
                         assert name in error.evalue, f"{where}: cell {index}: the stub's message does not name {name}"
                 must_pass(index)
+                noise = noisy_outputs(notebook.cells[index].outputs)
+                if noise:
+                    pytest.fail(f"{where}: cell {index} printed noise (terminal codes, NumPy reprs or warnings): "
+                                + "; ".join(noise[:5]), pytrace=False)
                 if index - 1 in exercises:
                     for name in student_copies.answer_names(sources[index - 1], sources[index]):
                         # 3. One wrong answer at a time: the check fails and names it.
