@@ -89,11 +89,13 @@ student: setup
 
 # Slides (reveal.js HTML, one per notebook) in slides/ (git-ignored). Slide metadata comes from the headings
 # (tools/slides.py). Without outputs by default; SLIDES_EXECUTE=1 runs each notebook first (full mode: as long as
-# the notebooks take). Viewing them loads reveal.js from unpkg.com.
+# the notebooks take). Viewing them needs the internet: reveal.js from unpkg.com, MathJax, jQuery, require.js and
+# mermaid from cdnjs.cloudflare.com (tools/slides.py, ONLINE_ASSETS); offline, use JupyterLab's presentation mode.
 slides: setup
 	$(BIN)/python tools/slides.py
 	$(BIN)/jupyter nbconvert --to slides --output-dir slides --SlidesExporter.reveal_scroll=True \
 		$(if $(SLIDES_EXECUTE),--execute,) notebooks/*.ipynb
+	@echo "Viewing these slides needs the internet (reveal.js, MathJax); offline, use JupyterLab's presentation mode."
 
 clean:
 	rm -rf $(VENV) build *.egg-info

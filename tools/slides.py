@@ -23,19 +23,55 @@ slides`` (``make slides``) read. The rules, applied in order:
 Only this metadata key is touched; sources and outputs are left as they are.
 A script that regenerates notebooks (e.g. from jupytext sources, which drop
 this metadata) should call :func:`set_slide_types` on each one afterwards.
+
+Viewing the slides needs the internet: nbconvert's reveal.js pages load their
+scripts and style sheets from CDNs (:data:`ONLINE_ASSETS`), and no installed
+package ships reveal.js's style sheets or a stand-alone MathJax to point them
+at. Offline, a slide file is one long page with raw TeX; project the notebooks
+in JupyterLab instead (View > Appearance > Presentation Mode), which needs
+nothing from the network. ``tests/test_slides.py`` checks that the converted
+slides ask for exactly these hosts and that the README and the instructor
+guide name them.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from student_copies import cell_source, read_notebook, write_notebook  # noqa: E402  (a sibling tool)
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
+
+#: What the slides of ``make slides`` load from the internet when opened, by host (nbconvert 7's reveal template).
+ONLINE_ASSETS = {
+    "unpkg.com": "reveal.js (the slides themselves: offline, one long page)",
+    "cdnjs.cloudflare.com": "MathJax (equations: offline, raw TeX), jQuery, require.js and mermaid",
+}
+
+# Where a page names what it loads: <script src>, <link href>, `import ... from '...'`, and the quoted URLs that
+# the reveal template hands to require({...}, [...]).
+_ASSET_PATTERNS = (r"""<script[^>]*\ssrc=["']([^"']+)""", r"""<link[^>]*\shref=["']([^"']+)""",
+                   r"""\bimport\s+\w+\s+from\s+["']([^"']+)""")
+_REQUIRE_LIST = r"require\(\s*\{[^}]*\},\s*\[([^\]]*)\]"
+
+
+def asset_urls(html: str) -> set[str]:
+    """The absolute http(s) URLs that a converted page loads (scripts, style sheets, modules), not its links."""
+    found = {url for pattern in _ASSET_PATTERNS for url in re.findall(pattern, html)}
+    for listed in re.findall(_REQUIRE_LIST, html):
+        found.update(re.findall(r"""["']([^"']+)["']""", listed))
+    return {url for url in found if url.startswith(("http://", "https://"))}
+
+
+def online_hosts(html: str) -> set[str]:
+    """The hosts a converted page needs the internet for."""
+    return {urlparse(url).hostname for url in asset_urls(html)}
 
 
 def _heading_level(cell) -> int:
