@@ -128,6 +128,41 @@ def test_noisy_outputs_finds_each_kind():
     assert noisy_outputs(outputs[-1:]) == []
 
 
+def fit_calls_without_quiet_keras(source: str) -> list[str]:
+    """Each ``.fit(...)`` call in ``source`` that lets Keras print its own progress: a call must pass ``verbose=0``
+    (its progress bar writes terminal codes into a notebook's outputs; the course's cells use a tqdm callback)."""
+    found = []
+    for match in re.finditer(r"\.fit\(", source):
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(source)):
+            depth += {"(": 1, ")": -1}.get(source[end], 0)
+            if depth == 0:
+                break
+        call = source[match.start():end + 1]
+        if not re.search(r"\bverbose\s*=\s*0\b", call):
+            found.append(call[:80])
+    return found
+
+
+def test_fit_calls_without_quiet_keras_finds_loud_calls():
+    assert fit_calls_without_quiet_keras("h = model.fit(x, epochs=2, verbose=0, callbacks=[bar])") == []
+    assert len(fit_calls_without_quiet_keras("model.fit(x, y(1), verbose=config.pick(full=1, fast=0))\n"
+                                             "model.fit(data)")) == 2
+
+
+def test_notebooks_train_with_keras_quiet():
+    # Issue 14: Keras' verbose=1 bar fills full-mode outputs with terminal codes, and fast mode (verbose=0 there)
+    # would not show it, so the sources are checked.
+    import json
+
+    loud = {}
+    for path in NOTEBOOKS:
+        for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            if cell["cell_type"] == "code" and fit_calls_without_quiet_keras("".join(cell["source"])):
+                loud[f"{path.name} cell {index}"] = fit_calls_without_quiet_keras("".join(cell["source"]))
+    assert not loud, loud
+
+
 def exercise_indices(cells) -> list[int]:
     return [index for index, cell in enumerate(cells)
             if cell.cell_type == "code" and student_copies.BEGIN in cell.source]
