@@ -35,6 +35,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import DATA_DIR, PROJECT_ROOT
 
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "COURSE_PHOTOS", "OTHER_IMAGES", "ImageLoadError", "ImageLoadWarning",
+           "read_file", "write_file", "to_rgb8", "load_image", "image_format", "save_image", "course_photo",
+           "course_photos", "image_paths", "load_folder", "kodak_dir", "load_kodak", "training_dataset"]
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 #: Largest image accepted by :func:`load_image` (pixels). Pillow's own guard is
@@ -56,11 +60,13 @@ OTHER_IMAGES = ("camera", "hubble_deep_field", "retina", "immunohistochemistry",
 
 
 class ImageLoadError(ValueError):
-    """Raised when an input cannot be turned into an 8-bit RGB image."""
+    """Raised when an input cannot be turned into an 8-bit RGB image: the demo's upload messages and the
+    command line's one-line errors."""
 
 
 class ImageLoadWarning(UserWarning):
-    """An image was read, but not all of it: an animated or multi-page file gives its first frame only."""
+    """An image was read, but not all of it: an animated or multi-page file gives its first frame only (the
+    command line prints it as one line)."""
 
 
 # --------------------------------------------------------------------------- files
@@ -109,7 +115,8 @@ def read_file(path, max_bytes: int | None = None) -> bytes:
 
     With ``max_bytes`` a larger file is refused with ``OSError`` ("N bytes,
     more than ...") before anything is read, and at most ``max_bytes + 1``
-    bytes are ever read (a file that grows meanwhile is refused too).
+    bytes are ever read (a file that grows meanwhile is refused too). Used by the command line and the weights
+    registry.
     """
     path = Path(path)
     with open_regular_file(path) as file:
@@ -132,7 +139,7 @@ def write_file(path, content: bytes | Callable[[BinaryIO], None]) -> Path:
     everything is written: a failed write (disk full, an exception in
     ``content``) leaves ``path`` as it was and no temporary file behind. A
     symbolic link at ``path`` is replaced by the new file, not followed.
-    I/O errors are ``OSError``s whose one-line message names ``path``.
+    I/O errors are ``OSError``s whose one-line message names ``path``. Used by the command line.
     """
     path = Path(path)
     if path.is_dir():
@@ -171,7 +178,7 @@ def to_rgb8(array: np.ndarray, name: str = "array") -> np.ndarray:
 
     Accepts (H, W), (H, W, 1), (H, W, 2) gray+alpha, (H, W, 3) and (H, W, 4)
     RGBA, in uint8, uint16 (scaled by 257), bool, or float in [0, 1]. Alpha is
-    composited onto white, which is what an image viewer shows.
+    composited onto white, which is what an image viewer shows. Introduced in notebook 10.
     """
     a = np.asarray(array)
     if a.ndim == 2:
@@ -239,7 +246,7 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     orientation tag (a phone's portrait photo is stored sideways with a tag
     saying so); arrays and PIL images are taken as they are. Of an animated
     GIF/WebP or a multi-page TIFF only the first frame is returned, with an
-    :class:`ImageLoadWarning` naming the file and its number of frames.
+    :class:`ImageLoadWarning` naming the file and its number of frames. Introduced in notebook 06.
     """
     if isinstance(source, np.ndarray):
         return to_rgb8(source)
@@ -318,7 +325,7 @@ def save_image(image: np.ndarray, path) -> Path:
     """Save a uint8 RGB image (format from the suffix, see :func:`image_format`; PNG is lossless).
 
     Written with :func:`write_file`: a failed save leaves no file and no
-    partial file behind, and its message names the path.
+    partial file behind, and its message names the path. Introduced in notebook 06.
     """
     path = Path(path)
     image_format_name, picture = image_format(path), Image.fromarray(to_rgb8(image))
@@ -329,7 +336,7 @@ def save_image(image: np.ndarray, path) -> Path:
 def course_photo(name: str) -> np.ndarray:
     """One image bundled with scikit-image or scikit-learn, as uint8 RGB.
 
-    Names: see :data:`COURSE_PHOTOS` and :data:`OTHER_IMAGES`. No network.
+    Names: see :data:`COURSE_PHOTOS` and :data:`OTHER_IMAGES`. No network. Introduced in notebook 00.
     """
     if name == "motorcycle":
         from skimage import data as skd
@@ -356,13 +363,13 @@ def course_photo(name: str) -> np.ndarray:
 
 
 def course_photos(names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Several course photos as a ``{name: image}`` dict (default: :data:`COURSE_PHOTOS`)."""
+    """Several course photos as a ``{name: image}`` dict (default: :data:`COURSE_PHOTOS`). Introduced in notebook 01."""
     return {n: course_photo(n) for n in (names or COURSE_PHOTOS)}
 
 
 # --------------------------------------------------------------------------- folders
 def image_paths(folder, recursive: bool = False) -> list[Path]:
-    """Sorted paths of the image files in ``folder`` (by suffix)."""
+    """Sorted paths of the image files in ``folder`` (by suffix). Used by the command line (folders of images)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
@@ -374,7 +381,7 @@ def load_folder(folder, limit: int | None = None, skip_bad: bool = False) -> dic
     """Load every image of a folder as ``{file name: uint8 RGB}``, sorted by name.
 
     With ``skip_bad=True`` unreadable files are skipped with a warning instead
-    of raising :class:`ImageLoadError`.
+    of raising :class:`ImageLoadError`. Used by the command line (``python -m course_lib.evaluate --data``).
     """
     out: dict[str, np.ndarray] = {}
     for path in image_paths(folder)[: limit or None]:
@@ -403,7 +410,7 @@ def _read_checksums(path: Path) -> dict[str, str]:
 
 
 def sha256_file(path) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes. Library plumbing (the weights registry and Kodak checks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -416,7 +423,7 @@ def kodak_dir() -> Path | None:
     project when present, else ``data/kodak`` when present; ``None`` otherwise.
 
     ``KODAK_DIR=off`` means no Kodak, as on a student's machine (``make test`` runs
-    the notebooks so, in the mode students see)."""
+    the notebooks so, in the mode students see). Introduced in notebook 01."""
     env = os.environ.get("KODAK_DIR")
     if env and env.strip().lower() == "off":
         return None
@@ -436,7 +443,7 @@ def load_kodak(folder=None, limit: int | None = None, verify: bool = True) -> di
 
     Evaluation only: never train on it. Each file's SHA-256 is checked against
     ``data/kodak_SHA256SUMS`` so a damaged or different copy cannot slip into a
-    benchmark. Raises ``FileNotFoundError`` when no Kodak folder is found.
+    benchmark. Raises ``FileNotFoundError`` when no Kodak folder is found. Introduced in notebook 01.
     """
     folder = Path(folder) if folder else kodak_dir()
     if folder is None:
@@ -462,7 +469,7 @@ def training_dataset(images: Iterable[np.ndarray] | str | os.PathLike, crop: int
 
     ``images`` is a folder or an iterable of uint8 RGB arrays; images smaller
     than ``crop`` are skipped. Yields float32 batches (B, crop, crop, 3) in
-    [0, 1]. Images are held in memory (fine for a few hundred photos).
+    [0, 1]. Images are held in memory (fine for a few hundred photos). Introduced in notebook 02.
     """
     import tensorflow as tf
 
