@@ -25,6 +25,7 @@ from .data import sha256_file
 from .hyperprior import HyperpriorCodec
 from .registry import (MANIFEST, WeightsError, check_config, find_entry, first_line, integer_in, one_of,
                        read_manifest, read_verified, tables_from_bytes, write_manifest)
+from .transforms import MAX_BLOCKS_PER_STAGE
 
 __all__ = ["CODEC_CONFIG", "HYPERPRIOR_CONFIG", "save_codec", "load_codec", "load_weights_from_bytes",
            # raised by load_codec; defined in course_lib.registry
@@ -43,13 +44,12 @@ CODEC_CONFIG = {
     "residual_stages": (lambda v: isinstance(v, list) and len(set(map(repr, v))) == len(v)
                         and all(s in (0, 1, 2) and not isinstance(s, bool) for s in v),
                         "a list of distinct stages among 0, 1, 2"),
-    "blocks_per_stage": integer_in(0, 8),
+    "blocks_per_stage": integer_in(0, MAX_BLOCKS_PER_STAGE),
     "precision": one_of("float32", "bfloat16"),
     "train_quantization": one_of(*TRAINING_QUANTIZATION),
 }
 #: The hyperprior codec's ``config`` (notebook 12): the factorized keys and ``hyper_channels``.
 HYPERPRIOR_CONFIG = {**CODEC_CONFIG, "hyper_channels": integer_in(1, 1024)}
-
 
 
 def save_codec(codec: LearnedCodec, name: str, folder=None) -> Path:
