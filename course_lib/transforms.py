@@ -25,7 +25,7 @@ from keras import layers, ops
 from .blocks import ResidualBlock
 from .gdn import GDN
 
-__all__ = ["SubPixelConv2D", "LayerStack", "Encoder", "Decoder", "check_stages", "residual_blocks"]
+__all__ = ["SubPixelConv2D", "LayerStack", "Encoder", "Decoder", "MAX_BLOCKS_PER_STAGE"]
 
 #: Most residual blocks per stage a transform accepts (memory grows with each).
 MAX_BLOCKS_PER_STAGE = 8
