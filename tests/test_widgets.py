@@ -243,3 +243,10 @@ def test_the_upload_button_shows_its_label_without_the_file_count(demo):
     assert "demo-upload" in demo.upload._dom_classes
     assert ".demo-upload { font-size: 0 !important; }" in STYLESHEET and "content: attr(title)" in STYLESHEET
     assert demo.widget.children[0].value == STYLESHEET
+
+
+def test_a_demo_built_on_an_array_offers_it_first_in_the_picker(photo):
+    demo = widgets.build_demo(photo, codec="jpeg420", level=30, max_side=64, panel_width=64)
+    assert demo.image.options[0][0] == "your image" and demo.image.value == demo.image.options[0][1]
+    assert demo.result.original.shape == (48, 64, 3)  # 96 x 128, downscaled to max_side
+    assert demo.result.codec == "jpeg420" and demo.result.quality == 30
