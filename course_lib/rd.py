@@ -20,11 +20,19 @@ Two ways to interpolate between the measured points:
 
 Both agree within a fraction of a percent on smooth curves; ``"pchip"`` is the
 default because a cubic polynomial can wiggle on curves with 6-8 points.
+
+An RD curve is a dict of lists, one entry per setting of the codec's knob:
+``{setting: [...], "bpp": [...], "psnr": [...], "msssim": [...]}``, where the knob is named by the
+codec's own word (``"quality"`` for the classical codecs, ``"rate"`` for the learned codec's rate
+levels). :func:`rd_points` turns it into the list of points the results files hold and
+:func:`rd_table` prints it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = ["METHODS", "bd_psnr", "bd_rate", "bd_window", "rd_points", "rd_table"]
 
 METHODS = ("pchip", "cubic")
 
@@ -142,3 +150,23 @@ def bd_psnr(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip")
     rt, qt = _prepare(_log_rate(test_bpp, "test"), test_psnr, "test", method)
     low, high = _overlap(ra, rt, "rate")
     return _mean_over(rt, qt, low, high, method) - _mean_over(ra, qa, low, high, method)
+
+
+def rd_points(curve: dict, setting: str = "rate") -> list[dict]:
+    """An RD curve as a list of points ``{setting: s, "bpp": b, "psnr": p, "msssim": m}`` (results files, manifests).
+
+    ``setting`` names the curve's knob (``"rate"`` or ``"quality"``). Used by the command line (``evaluate``, ``ship``).
+    """
+    return [{setting: s, "bpp": b, "psnr": p, "msssim": m}
+            for s, b, p, m in zip(curve[setting], curve["bpp"], curve["psnr"], curve["msssim"])]
+
+
+def rd_table(curve: dict, setting: str = "rate") -> str:
+    """An RD curve as a text table: the knob ``setting``, bpp, PSNR (dB) and MS-SSIM, one row per point.
+
+    The one table printer of the command line (``evaluate``, ``baselines``); MS-SSIM not measured shows ``nan``.
+    """
+    rows = [f"  {setting:>8} {'bpp':>7} {'PSNR dB':>8} {'MS-SSIM':>8}"]
+    for s, b, p, m in zip(curve[setting], curve["bpp"], curve["psnr"], curve["msssim"]):
+        rows.append(f"  {s:>8g} {b:>7.4f} {p:>8.3f} {m:>8.4f}")
+    return "\n".join(rows)

@@ -80,3 +80,16 @@ def test_duplicates_and_bad_values():
         bd_rate([0.2, 0.4], [28, 30, 31], BPP, PSNR)
     with pytest.raises(ValueError, match="method"):
         bd_rate(BPP, PSNR, BPP, PSNR, "linear")
+
+
+def test_rd_points_and_rd_table_read_one_curve_shape():
+    from course_lib.rd import rd_points, rd_table
+
+    curve = {"quality": [10, 50], "bpp": [0.25, 1.0], "psnr": [27.5, 33.25], "msssim": [0.9, float("nan")]}
+    assert rd_points(curve, "quality") == [{"quality": 10, "bpp": 0.25, "psnr": 27.5, "msssim": 0.9},
+                                           {"quality": 50, "bpp": 1.0, "psnr": 33.25, "msssim": curve["msssim"][1]}]
+    lines = rd_table(curve, "quality").splitlines()
+    assert lines[0].split() == ["quality", "bpp", "PSNR", "dB", "MS-SSIM"]
+    assert lines[1].split() == ["10", "0.2500", "27.500", "0.9000"] and lines[2].split()[-1] == "nan"
+    with pytest.raises(KeyError):
+        rd_points(curve, "rate")  # the knob must be named as the curve names it
