@@ -25,12 +25,14 @@ lab: setup
 
 # The slider demo of notebook 09 as a standalone web page (Voilà): open http://127.0.0.1:$(DEMO_PORT)/
 # Kernels without a connection for 10 minutes (a closed tab, a reload) are shut down; messages up to 100 MiB pass
-# (uploads; the demo refuses files above 40 MB with a message). The page makes no request to another host: the
-# template apps/jupyter/voila/templates/course is Voilà's lab template without its Font Awesome stylesheets from a
-# CDN (Voilà serves Font Awesome itself). The same settings as benchmarks/demo_screenshot.py.
+# (uploads; the page refuses files above 40 MB, upload_limit_mb = course_lib.demo.MAX_UPLOAD_MB, before sending
+# them, with a message). The page makes no request to another host: the template apps/jupyter/voila/templates/course
+# is Voilà's lab template without its Font Awesome stylesheets from a CDN (Voilà serves Font Awesome itself), plus
+# that upload check. The same settings as benchmarks/demo_screenshot.py (tests/test_browser.py compares them).
 demo: setup
 	JUPYTER_PATH=$(CURDIR)/apps/jupyter$(if $(JUPYTER_PATH),:$(JUPYTER_PATH),) \
-	$(BIN)/voila apps/slider_demo.ipynb --template=course --port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1 \
+	$(BIN)/voila apps/slider_demo.ipynb --template=course '--VoilaConfiguration.resources={"upload_limit_mb": 40}' \
+		--port=$(DEMO_PORT) --no-browser --Voila.ip=127.0.0.1 \
 		--MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60 \
 		--MappingKernelManager.cull_connected=False \
 		'--Voila.tornado_settings={"websocket_max_message_size": 104857600}'

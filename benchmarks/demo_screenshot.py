@@ -34,8 +34,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 #: (Tornado's default of 10 MiB closed the connection on a phone photo; the demo itself refuses files above
 #: course_lib.widgets.MAX_UPLOAD_MB with a message). The page uses apps/jupyter/voila/templates/course, Voilà's
 #: lab template without its Font Awesome stylesheets from cdn.jsdelivr.net (Voilà's bundle serves Font Awesome
-#: itself): Voilà finds it through JUPYTER_PATH (:func:`voila_env`).
-VOILA_ARGS = ["--template=course",
+#: itself) and with a check in the page that refuses an upload over ``upload_limit_mb`` (MAX_UPLOAD_MB) before it
+#: is sent: Voilà finds it through JUPYTER_PATH (:func:`voila_env`).
+VOILA_ARGS = ["--template=course", '--VoilaConfiguration.resources={"upload_limit_mb": 40}',
               "--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60",
               "--MappingKernelManager.cull_connected=False",
               '--Voila.tornado_settings={"websocket_max_message_size": 104857600}']
