@@ -26,16 +26,25 @@ Rates count the whole file (headers included) in bits per pixel; PSNR is on
 RGB per image; averages over a set of images are taken per quality setting
 (mean bpp, mean PSNR, mean MS-SSIM), which is the field's convention.
 
-Command line (writes an RD table, BD-rates against jpeg420, and optionally JSON)::
+Command line (writes an RD table, BD-rates against jpeg420, and optionally JSON; the benchmark
+itself is :func:`course_lib.evaluate.classical_benchmark`)::
 
-    python -m course_lib.baselines --data /path/to/kodak --json results.json
+    python -m course_lib baselines --data /path/to/kodak --json results.json
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m course_lib.baselines ARGS`: an alias of `python -m course_lib baselines ARGS`
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["baselines"]
+    runpy.run_module("course_lib", run_name="__main__", alter_sys=True)  # exits
+
 import io
 import math
 import multiprocessing
+import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -43,7 +52,12 @@ import numpy as np
 from PIL import Image, features
 
 from . import metrics
-from .data import load_image, to_rgb8
+from .data import load_folder, load_image, to_rgb8
+from .json_files import nan_to_none, write_json  # noqa: F401  (nan_to_none: benchmarks/model_size.py imports it here)
+from .rd import bd_rate, rd_table
+
+__all__ = ["ALL_CODECS", "DEFAULT_QUALITIES", "QUALITY_RANGE", "QUALITY_STEPS_PER_UNIT", "CodecResult",
+           "available_codecs", "classical_benchmark", "compress_with", "decode", "encode", "match_bpp", "rd_curve", "snap_quality"]
 
 ALL_CODECS = ("jpeg420", "jpeg444", "webp", "jpeg2000", "avif")
 
@@ -87,7 +101,7 @@ def snap_quality(codec: str, quality):
 
 
 def available_codecs() -> tuple[str, ...]:
-    """Names of the codecs this Pillow build can encode, in :data:`ALL_CODECS` order."""
+    """Names of the codecs this Pillow build can encode, in :data:`ALL_CODECS` order. Introduced in notebook 01."""
     needs = {"jpeg420": "jpg", "jpeg444": "jpg", "webp": "webp", "jpeg2000": "jpg_2000", "avif": "avif"}
     return tuple(name for name in ALL_CODECS if features.check(needs[name]))
 
@@ -135,7 +149,7 @@ def encode(image, codec: str, quality) -> bytes:
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Decode a compressed file (any format Pillow reads) to uint8 RGB (H, W, 3)."""
+    """Decode a compressed file (any format Pillow reads) to uint8 RGB (H, W, 3). Introduced in notebook 01."""
     return load_image(bytes(data))
 
 
@@ -150,6 +164,8 @@ class CodecResult:
         bpp: 8 * num_bytes / (H * W), whole file.
         psnr: RGB PSNR in dB (peak 255) against the original.
         msssim: MS-SSIM in [0, 1] on RGB, or ``nan`` when not computed.
+
+    Introduced in notebook 01.
     """
 
     codec: str
@@ -293,58 +309,25 @@ def match_bpp(image, codec: str, target_bpp: float, msssim: bool = True) -> Code
     return compress_with(rgb, codec, quality(low), msssim=msssim)
 
 
-# --------------------------------------------------------------------------- command line
-def _table(name: str, curve: Mapping[str, list]) -> str:
-    lines = [f"{name}", f"  {'quality':>8} {'bpp':>7} {'PSNR dB':>8} {'MS-SSIM':>8}"]
-    for q, b, p, s in zip(curve["quality"], curve["bpp"], curve["psnr"], curve["msssim"]):
-        lines.append(f"  {q:>8g} {b:>7.3f} {p:>8.2f} {s:>8.4f}")
-    return "\n".join(lines)
+# --------------------------------------------------------------------------- the benchmark of the command line
+def classical_benchmark(data, json_path=None, limit: int | None = None, codecs: Sequence[str] | None = None,
+                        workers: int = 2, msssim: bool = True) -> dict:
+    """``python -m course_lib baselines``: RD curves of the classical codecs, BD-rates against JPEG 4:2:0.
 
-
-def nan_to_none(value):
-    """``value`` (nested dicts and lists) with every float NaN replaced by ``None``: JSON has no NaN, only null."""
-    if isinstance(value, dict):
-        return {k: nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [nan_to_none(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-    import json
-    import os
-    import time
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .data import load_folder
-    from .rd import bd_rate
-
-    parser = argparse.ArgumentParser(
-        prog="python -m course_lib.baselines",
-        description="RD curves of the classical codecs on a folder of images, "
-                    "with BD-rates against JPEG 4:2:0.")
-    parser.add_argument("--data", required=True, help="folder of images (e.g. Kodak)")
-    parser.add_argument("--json", help="write the curves and BD-rates to this JSON file")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--codecs", nargs="+", default=None,
-                        help=f"subset of {available_codecs()} (default: all available)")
-    parser.add_argument("--workers", type=int, default=2, help="encoding processes (default 2)")
-    parser.add_argument("--no-msssim", action="store_true", help="skip MS-SSIM (faster)")
-    args = parser.parse_args(argv)
-
+    ``codecs`` default to every codec this Pillow build offers; ``jpeg420``, the anchor, is always
+    measured. Prints the tables, writes ``json_path`` when given, returns the results.
+    Used by the command line (notebook 01 measures the same curves with :func:`rd_curve`).
+    """
     start = time.perf_counter()
-    images = load_folder(args.data, limit=args.limit)
-    codecs = args.codecs or list(available_codecs())
+    images = load_folder(data, limit=limit)
+    codecs = list(codecs or available_codecs())
     if "jpeg420" not in codecs:
         codecs.insert(0, "jpeg420")  # the anchor of every BD-rate
-    print(f"{len(images)} images from {args.data}; codecs: {', '.join(codecs)}")
-    curves = {c: rd_curve(images, c, msssim=not args.no_msssim, workers=args.workers) for c in codecs}
+    print(f"{len(images)} images from {data}; codecs: {', '.join(codecs)}")
+    curves = {c: rd_curve(images, c, msssim=msssim, workers=workers) for c in codecs}
     for name, curve in curves.items():
-        print(_table(name, curve))
-
+        print(name)
+        print(rd_table(curve, "quality"))
     anchor = curves["jpeg420"]
     bd = {method: {c: bd_rate(anchor["bpp"], anchor["psnr"], curve["bpp"], curve["psnr"], method)
                    for c, curve in curves.items()} for method in ("pchip", "cubic")}
@@ -354,22 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {c:>9} {bd['pchip'][c]:>8.1f} {bd['cubic'][c]:>8.1f}")
     elapsed = time.perf_counter() - start
     print(f"\n{elapsed:.0f} s")
-
-    if args.json:
-        result = {
-            "codecs": {c: {k: curve[k] for k in ("bpp", "psnr", "msssim")} for c, curve in curves.items()},
-            "bd_rate_vs_jpeg420": bd["pchip"],
-            "bd_rate_vs_jpeg420_cubic": bd["cubic"],
-            "qualities": {c: curve["quality"] for c, curve in curves.items()},
-            "images": len(images),
-            "seconds": round(elapsed, 1),
-        }
-        with open(args.json, "w") as f:
-            # Skipped MS-SSIM values are nan, which JSON cannot hold: write null.
-            json.dump(nan_to_none(result), f, indent=2, allow_nan=False)
-        print(f"wrote {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    result = {"codecs": {c: {k: curve[k] for k in ("bpp", "psnr", "msssim")} for c, curve in curves.items()},
+              "bd_rate_vs_jpeg420": bd["pchip"], "bd_rate_vs_jpeg420_cubic": bd["cubic"],
+              "qualities": {c: curve["quality"] for c, curve in curves.items()},
+              "images": len(images), "seconds": round(elapsed, 1)}
+    if json_path:
+        write_json(json_path, result)  # skipped MS-SSIM values are nan: written as null
+        print(f"wrote {json_path}")
+    return result

@@ -1,26 +1,46 @@
-"""Rate-distortion evaluation of the learned codec against the classical codecs (notebook 07).
+"""The course's benchmarks of trained models: the learned codec against the classical codecs and the
+restoration networks' gains (notebooks 07, 08).
 
-    python -m course_lib.evaluate --data DIR [--weights NAME_OR_PATH] [--json PATH] [--plot PATH]
-    python -m course_lib.evaluate --restoration [NAME_OR_PATH] --data DIR [--json PATH]
+    python -m course_lib evaluate --data DIR [--weights NAME_OR_PATH] [--json PATH] [--plot PATH]
+    python -m course_lib evaluate --restoration [NAME_OR_PATH] --data DIR [--json PATH]
                                   [--learned-restoration NAME_OR_PATH]
 
-For every rate point of the codec, each image is compressed to a real
-``.rcz`` file and decompressed from it; the rate is the file's size (header
-included), the distortion is measured on the decoded pixels. JPEG 4:2:0,
-WebP and JPEG 2000 are measured on the same images in the same run, and the
-Bjøntegaard delta rate (PCHIP) of the learned codec against each is reported.
+(``python -m course_lib.evaluate ...`` is the same command; the classical codecs alone:
+``python -m course_lib baselines``, :func:`course_lib.baselines.classical_benchmark`.) For every rate point of the codec,
+each image is compressed to a real ``.rcz`` file and decompressed from it; the rate is the file's
+size (header included), the distortion is measured on the decoded pixels. JPEG 4:2:0, WebP and
+JPEG 2000 are measured on the same images in the same run, and the Bjøntegaard delta rate (PCHIP)
+of the learned codec against each is reported.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+if __name__ == "__main__":  # `python -m course_lib.evaluate ARGS`: an alias of `python -m course_lib evaluate ARGS`
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["evaluate"]
+    runpy.run_module("course_lib", run_name="__main__", alter_sys=True)  # exits
+
 import os
-import sys
 import time
 from typing import Sequence
 
 import numpy as np
+
+from . import metrics
+from .baselines import rd_curve
+from .data import load_folder
+from .json_files import write_json
+from .models import load_codec
+from .plots import rd_plot
+from .rd import bd_rate, bd_window, rd_points, rd_table
+from .registry import DEFAULT_MODEL, WeightsError, find_entry
+from .restoration import (DEFAULT_MODEL as RESTORATION_MODEL, LEARNED_MODEL, benchmark_summary,
+                          evaluate_restoration, load_restorer, results_table)
+
+__all__ = ["BD_WINDOW", "COMPARED", "EVALUATE_QUALITIES", "bd_windows", "codec_benchmark",
+           "compare_with_baselines", "learned_rd_curve", "restoration_benchmark"]
 
 #: Classical codecs the learned codec is compared with (jpeg420 is the anchor).
 COMPARED = ("jpeg420", "webp", "jpeg2000")
@@ -28,7 +48,7 @@ COMPARED = ("jpeg420", "webp", "jpeg2000")
 
 def learned_rd_curve(codec, images, rates: Sequence[float] | None = None, msssim: bool = True,
                      progress: bool = True) -> dict[str, list]:
-    """Mean bpp / PSNR / MS-SSIM per rate point, from real files.
+    """Mean bpp / PSNR / MS-SSIM per rate point, from real files: ``{"rate", "bpp", "psnr", "msssim"}``.
 
     ``images``: list or ``{name: image}`` dict of uint8 RGB arrays. ``rates``
     default to the codec's trained levels 0 .. num_rates - 1. Each image is
@@ -36,8 +56,6 @@ def learned_rd_curve(codec, images, rates: Sequence[float] | None = None, msssim
     Introduced in notebook 07.
     """
     from tqdm.auto import tqdm
-
-    from . import metrics
 
     images = list(images.values()) if isinstance(images, dict) else list(images)
     rates = list(range(codec.num_rates)) if rates is None else list(rates)
@@ -74,9 +92,8 @@ def compare_with_baselines(learned: dict, baseline_curves: dict, window=None) ->
     Over the curves' PSNR overlap, or over ``window`` (dB) when given.
     ``nan`` where the curves do not overlap in PSNR or do not span ``window``
     (BD-rate is undefined there). :func:`bd_windows` gives the intervals.
+    Introduced in notebook 07.
     """
-    from .rd import bd_rate
-
     out = {}
     for name, curve in baseline_curves.items():
         try:
@@ -87,9 +104,10 @@ def compare_with_baselines(learned: dict, baseline_curves: dict, window=None) ->
 
 
 def bd_windows(learned: dict, baseline_curves: dict, window=None) -> dict[str, list | None]:
-    """The PSNR interval [low, high] (dB) behind each BD-rate of :func:`compare_with_baselines`; None if undefined."""
-    from .rd import bd_window
+    """The PSNR interval [low, high] (dB) behind each BD-rate of :func:`compare_with_baselines`; None if undefined.
 
+    Used by the command line (``evaluate``).
+    """
     out = {}
     for name, curve in baseline_curves.items():
         try:
@@ -101,73 +119,42 @@ def bd_windows(learned: dict, baseline_curves: dict, window=None) -> dict[str, l
 
 def name_of(weights) -> str:
     """The model a ``--weights`` argument names (the default model when None)."""
-    from .codec import DEFAULT_MODEL
-
     return DEFAULT_MODEL if weights is None else str(weights)
 
 
 def weights_sha256(weights) -> str:
     """The SHA-256 of the weights file a ``--weights`` argument names (from its manifest entry),
     so that a results file can be matched to the weights that produced it."""
-    from .codec import find_entry
-
     return find_entry(weights)[2]["sha256"]
 
 
-def _table(curve: dict) -> str:
-    rows = [f"  {'rate':>6} {'bpp':>7} {'PSNR dB':>8} {'MS-SSIM':>8}"]
-    for r, b, p, s in zip(curve["rate"], curve["bpp"], curve["psnr"], curve["msssim"]):
-        rows.append(f"  {r:>6g} {b:>7.4f} {p:>8.3f} {s:>8.4f}")
-    return "\n".join(rows)
+def codec_benchmark(data, weights=None, json_path=None, plot_path=None, limit: int | None = None,
+                    workers: int = 2, command: str | None = None) -> dict:
+    """``python -m course_lib evaluate``: the learned codec against JPEG 4:2:0, WebP and JPEG 2000.
 
-
-def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = argparse.ArgumentParser(prog="python -m course_lib.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="folder of test images (e.g. Kodak)")
-    parser.add_argument("--weights", default=None, help="model name in data/weights/manifest.json or a .weights.h5 path")
-    parser.add_argument("--json", help="write the results to this JSON file")
-    parser.add_argument("--plot", help="save the RD plot here (default: rd_plot.png beside --json, or none)")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--workers", type=int, default=2, help="processes for the classical codecs")
-    parser.add_argument("--restoration", nargs="?", const=True, default=None, metavar="NAME_OR_PATH",
-                        help="instead: Delta PSNR of the restoration network (notebook 08) on JPEG q=10..40 "
-                             "and the codec of --weights; default network: the shipped one")
-    parser.add_argument("--learned-restoration", metavar="NAME_OR_PATH",
-                        help="with --restoration: the network for the learned codec's rows "
-                             "(default: restoration_learned when shipped, else the JPEG network)")
-    args = parser.parse_args(argv)
-    if args.restoration is not None:
-        from .restoration import run_benchmark
-
-        return run_benchmark(args.data, None if args.restoration is True else args.restoration,
-                             codec_weights=args.weights, json_path=args.json, limit=args.limit,
-                             learned_restoration=args.learned_restoration)
-
-    from .baselines import nan_to_none, rd_curve
-    from .codec import WeightsError, load_codec
-    from .data import ImageLoadError, load_folder
-
-    try:
-        images = load_folder(args.data, limit=args.limit)
-        codec = load_codec(args.weights)
-    except (FileNotFoundError, ImageLoadError, WeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    Loads the images of ``data`` and the codec ``weights`` (name or path; default the shipped
+    one), measures every curve from real files, prints the tables and the BD-rates (over the
+    curves' overlap and over :data:`BD_WINDOW`), and writes the RD plot (``plot_path``, default
+    ``rd_plot.png`` beside ``json_path``) and the results (``json_path``). Returns the results.
+    Raises ``FileNotFoundError``, :class:`course_lib.data.ImageLoadError` or
+    :class:`course_lib.registry.WeightsError` on bad input. Used by the command line.
+    """
+    images = load_folder(data, limit=limit)
+    codec = load_codec(weights)
     started = time.perf_counter()
-    print(f"{len(images)} images from {args.data}")
+    print(f"{len(images)} images from {data}")
     learned = learned_rd_curve(codec, images)
-    baselines = {name: rd_curve(images, name, qualities=EVALUATE_QUALITIES.get(name), workers=args.workers)
+    baselines = {name: rd_curve(images, name, qualities=EVALUATE_QUALITIES.get(name), workers=workers)
                  for name in COMPARED}
     bd = compare_with_baselines(learned, baselines)
     windows = bd_windows(learned, baselines)
     bd_fixed = compare_with_baselines(learned, baselines, BD_WINDOW)
     print("learned codec (bpp from the real files)")
-    print(_table(learned))
+    print(rd_table(learned, "rate"))
     for name, curve in baselines.items():
         print(name)
-        print(_table({"rate": curve["quality"], **curve}))
-    print(f"\nBD-rate of {name_of(args.weights)} (PCHIP, RGB PSNR; negative = fewer bits for the same quality)")
+        print(rd_table(curve, "quality"))
+    print(f"\nBD-rate of {name_of(weights)} (PCHIP, RGB PSNR; negative = fewer bits for the same quality)")
     print(f"  {'':>12} {'overlap':>8}  {'PSNR window':>15}   {f'{BD_WINDOW[0]:g}-{BD_WINDOW[1]:g} dB':>9}")
     for name, value in bd.items():
         window = "none" if windows[name] is None else f"{windows[name][0]:.2f}-{windows[name][1]:.2f} dB"
@@ -179,29 +166,74 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - started
     print(f"{elapsed:.0f} s")
 
-    plot_path = args.plot or (os.path.join(os.path.dirname(args.json) or ".", "rd_plot.png") if args.json else None)
+    plot_path = plot_path or (os.path.join(os.path.dirname(json_path) or ".", "rd_plot.png") if json_path else None)
     if plot_path:
-        from .plots import rd_plot
-
-        label = name_of(args.weights).replace("_", " ")
+        label = name_of(weights).replace("_", " ")
         fig = rd_plot({label: learned, **baselines}, highlight=label,
-                      title=f"{len(images)} images from {os.path.basename(os.path.normpath(args.data))}")
+                      title=f"{len(images)} images from {os.path.basename(os.path.normpath(data))}")
         fig.savefig(plot_path, dpi=120)
         print(f"wrote {plot_path}")
-    if args.json:
-        result = {"command": "python -m course_lib.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
-                  "points": [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
-                             zip(learned["rate"], learned["bpp"], learned["psnr"], learned["msssim"])],
-                  "model": name_of(args.weights), "weights_sha256": weights_sha256(args.weights),
-                  "bd_rate": bd, "bd_rate_psnr_window": windows,
-                  f"bd_rate_{BD_WINDOW[0]:g}_{BD_WINDOW[1]:g}_db": bd_fixed,
-                  "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
-        with open(args.json, "w") as f:
-            # BD-rates of non-overlapping curves are nan, which JSON cannot hold: write null.
-            json.dump(nan_to_none(result), f, indent=2, allow_nan=False)
-        print(f"wrote {args.json}")
-    return 0
+    result = {"command": command, "points": rd_points(learned, "rate"),
+              "model": name_of(weights), "weights_sha256": weights_sha256(weights),
+              "bd_rate": bd, "bd_rate_psnr_window": windows,
+              f"bd_rate_{BD_WINDOW[0]:g}_{BD_WINDOW[1]:g}_db": bd_fixed,
+              "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
+    if json_path:
+        # BD-rates of non-overlapping curves are nan, which JSON cannot hold: written as null.
+        write_json(json_path, result)
+        print(f"wrote {json_path}")
+    return result
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def restoration_benchmark(data, restoration=None, codec_weights=None, json_path=None, limit=None,
+                          learned_restoration=None) -> dict:
+    """``python -m course_lib evaluate --restoration``: the restoration networks' Delta PSNR, returned and printed.
+
+    Loads the images of ``data``, the restoration network ``restoration`` for
+    the JPEG rows (name or path; default :data:`course_lib.restoration.DEFAULT_MODEL`), the network
+    ``learned_restoration`` for the learned codec's rows (default
+    :data:`course_lib.restoration.LEARNED_MODEL` when shipped, otherwise the JPEG network, with a
+    note) and the codec ``codec_weights`` (default the shipped one; when none
+    is shipped the learned-codec rows are skipped with a note and
+    ``learned_lowest_rate`` is null), prints the Delta-PSNR table and
+    optionally writes the JSON of :func:`course_lib.restoration.benchmark_summary` plus the full table
+    and the networks used. Raises on a missing folder, image, codec or network that was named.
+    Used by the command line (notebook 08 quotes its results).
+    """
+    images = load_folder(data, limit=limit)
+    model = load_restorer(restoration)
+    try:
+        codec = load_codec(codec_weights)
+    except WeightsError as exc:
+        if codec_weights is not None:  # a codec the user named must exist
+            raise
+        codec = None
+        print(f"note: no learned codec weights ({exc}); learned-codec rows skipped")
+    networks = {"jpeg": str(restoration or RESTORATION_MODEL), "learned": None}
+    codec_model = model
+    if codec is not None:
+        networks["learned"] = str(learned_restoration or LEARNED_MODEL)
+        try:
+            codec_model = load_restorer(networks["learned"])
+        except WeightsError as exc:
+            if learned_restoration is not None:  # a network the user named must exist
+                raise
+            networks["learned"] = networks["jpeg"]
+            print(f"note: no network trained on the learned codec ({exc}); its rows use the JPEG network")
+    started = time.perf_counter()
+    print(f"{len(images)} images from {data}; restoration network {model.restoration_config()}, "
+          f"{model.count_params():,} parameters; networks used: {networks}")
+    results = evaluate_restoration(model, images, codec=codec, codec_model=codec_model)
+    summary = benchmark_summary(results)
+    print(results_table(results))
+    print("\nDelta PSNR (dB, RGB, restored minus decoded):")
+    for name, value in summary["delta_psnr"].items():
+        print(f"  {name:>20}: " + ("n/a (no codec weights)" if value is None else f"{value:+.2f}"))
+    elapsed = time.perf_counter() - started
+    print(f"{elapsed:.0f} s")
+    result = {**summary, "results": results, "networks": networks, "images": len(images),
+              "seconds": round(elapsed, 1)}
+    if json_path:
+        write_json(json_path, result)
+        print(f"wrote {json_path}")
+    return result

@@ -23,22 +23,32 @@ interruption, even in another session) without home-made machinery.
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from .codec import LearnedCodec
+from .data import load_image, training_dataset
+from .fitting import fit_resumable, start_run
+from .hyperprior import HyperpriorCodec
+from .models import load_codec
+from .registry import find_entry, weights_provenance
+from .runs import CODEC_WEIGHTS, center_crop, read_history, read_record, split_folder  # noqa: F401  (read_history)
+
+__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "RateDistortionTrainer", "TrainConfig", "build_codec", "load_run", "rd_loss",
+           "train", "training_command", "warm_start_transforms"]
+
+
 #: Lambdas of CompressAI's bmshj2018 models, qualities 1..8 (MSE on the 0-255 scale).
 COMPRESSAI_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 
 def rd_loss(bpp, mse255, lmbda):
-    """The rate-distortion loss ``bpp + lmbda * mse255`` (per image or batch means)."""
+    """The rate-distortion loss ``bpp + lmbda * mse255`` (per image or batch means). Introduced in notebook 07."""
     return bpp + lmbda * mse255
 
 
@@ -105,7 +115,7 @@ class RateDistortionTrainer(keras.Model):
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on; written to ``OUT/config.json``."""
+    """Everything a training run depends on; written to ``OUT/config.json``. Introduced in notebook 07."""
 
     data: str
     out: str
@@ -136,10 +146,9 @@ MODELS = ("factorized", "hyperprior")
 
 
 def build_codec(config: TrainConfig, precision: str | None = None):
-    """The untrained, built codec a :class:`TrainConfig` describes (``precision`` overrides the config's)."""
-    from .codec import LearnedCodec
-    from .hyperprior import HyperpriorCodec
+    """The untrained, built codec a :class:`TrainConfig` describes (``precision`` overrides the config's).
 
+    Introduced in notebook 07 (notebook 12 builds the hyperprior with it)."""
     if config.model not in MODELS:
         raise ValueError(f"unknown model {config.model!r}: one of {MODELS}")
     options = dict(channels=config.channels, latent_channels=config.latent_channels,
@@ -166,8 +175,6 @@ def warm_start_transforms(codec, source: str, lmbdas) -> dict:
     gains and the inverse gains alike. Returns the source's provenance
     (:func:`course_lib.codec.weights_provenance`). Introduced in notebook 12.
     """
-    from .codec import find_entry, load_codec, weights_provenance
-
     folder, name, entry = find_entry(source)
     donor = load_codec(source)
     source_lmbdas = np.asarray(entry.get("training", {}).get("lmbdas", []), np.float64)
@@ -187,26 +194,8 @@ def warm_start_transforms(codec, source: str, lmbdas) -> dict:
     return weights_provenance(folder / entry["file"])
 
 
-def split_folder(folder, val_count: int):
-    """Deterministic train/validation split of an image folder: every k-th file is held out."""
-    from .data import image_paths
-
-    paths = image_paths(folder)
-    if len(paths) <= val_count:
-        raise ValueError(f"{folder}: {len(paths)} images, need more than val_count={val_count}")
-    if val_count == 0:
-        return paths, []
-    step = len(paths) / val_count
-    held = {int(i * step + step / 2) for i in range(val_count)}
-    return ([p for i, p in enumerate(paths) if i not in held],
-            [p for i, p in enumerate(paths) if i in held])
-
-
-def _center_crop(image, size):
-    h, w = image.shape[:2]
-    size = min(size, h, w)
-    y, x = (h - size) // 2, (w - size) // 2
-    return image[y:y + size, x:x + size]
+#: ``center_crop`` under its former name (benchmarks/training_speed.py imports it from here).
+_center_crop = center_crop
 
 
 def _strategy(name: str):
@@ -227,12 +216,7 @@ def train(config: TrainConfig, verbose: int = 1):
     weights), ``history.json`` (per-epoch train and validation metrics).
     Introduced in notebook 07.
     """
-    from .data import load_image, training_dataset
-
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    keras.utils.set_random_seed(config.seed)
+    out = start_run(config)
 
     train_paths, val_paths = split_folder(config.data, config.val_count)
     train_images = [load_image(p) for p in train_paths]
@@ -240,7 +224,7 @@ def train(config: TrainConfig, verbose: int = 1):
     val = None
     if val_paths:
         val_images = [load_image(p) for p in val_paths]
-        crops = np.stack([_center_crop(im, config.val_crop) for im in val_images
+        crops = np.stack([center_crop(im, config.val_crop) for im in val_images
                           if min(im.shape[:2]) >= config.val_crop])
         val = tf.data.Dataset.from_tensor_slices(crops.astype(np.float32) / 255.0).batch(config.batch_size)
 
@@ -261,59 +245,16 @@ def train(config: TrainConfig, verbose: int = 1):
         trainer.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm))
         trainer.built = True  # the codec inside is built; BackupAndRestore requires this flag
 
-    progress = _Progress(out, codec, config.steps_per_epoch)
-    trainer.fit(
-        dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch, validation_data=val,
-        verbose=verbose, shuffle=False,  # the crops are drawn at random already; a dataset cannot be shuffled
-        callbacks=[keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-                   keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-                   progress])  # after CSVLogger: it reads the row CSVLogger wrote
-    return codec, progress.record()
-
-
-class _Progress(keras.callbacks.Callback):
-    """After each epoch: the codec's weights and ``history.json`` (steps, wall time, metrics).
-
-    Written every epoch so that a run stopped at any moment (the end of a
-    session) still says how far it got and how long it took.
-    """
-
-    def __init__(self, out: Path, codec, steps_per_epoch: int):
-        super().__init__()
-        self.out, self.codec, self.steps_per_epoch = out, codec, steps_per_epoch
-        path = out / "history.json"
-        self.previous_wall = json.loads(path.read_text()).get("wall_seconds", 0.0) if path.exists() else 0.0
-        self.started = time.time()
-
-    def record(self) -> dict:
-        history = read_history(self.out / "history.csv") if (self.out / "history.csv").exists() else {"epoch": []}
-        return {"history": history, "steps": len(history["epoch"]) * self.steps_per_epoch,
-                "wall_seconds": self.previous_wall + time.time() - self.started}
-
-    def on_epoch_end(self, epoch, logs=None):
-        # Runs after CSVLogger (callbacks run in list order), so the row is there.
-        self.codec.save_weights(str(self.out / "codec.weights.h5"))
-        (self.out / "history.json").write_text(json.dumps(self.record(), indent=2))
-
-
-def read_history(csv_path) -> dict:
-    """Per-epoch metrics from a CSVLogger file as ``{name: [values]}`` (last run wins per epoch)."""
-    import csv
-
-    rows = {}
-    with open(csv_path) as f:
-        for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = row
-    names = [k for k in next(iter(rows.values())) if k != "epoch"] if rows else []
-    # Keras writes "NA" for a metric an epoch did not compute (e.g. no validation data).
-    def number(text):
-        return math.nan if text in ("", "NA") else float(text)
-
-    return {"epoch": sorted(rows), **{k: [number(rows[e][k]) for e in sorted(rows)] for k in names}}
+    record = fit_resumable(trainer, dataset, out, epochs, config.steps_per_epoch,
+                           save=lambda folder: codec.save_weights(str(folder / CODEC_WEIGHTS)),
+                           validation_data=val, verbose=verbose)
+    return codec, record
 
 
 def training_command(config: TrainConfig) -> str:
-    """The command line that reproduces (or resumes) a run with this configuration."""
+    """The command line that reproduces (or resumes) a run with this configuration (recorded when shipped).
+
+    Used by the command line (``ship``)."""
     parts = ["python -m course_lib.train", f"--data {config.data}", f"--out {config.out}",
              "--lmbda " + " ".join(f"{v:g}" for v in config.lmbdas), f"--steps {config.steps}",
              f"--batch-size {config.batch_size}", f"--crop {config.crop}",
@@ -336,86 +277,15 @@ def training_command(config: TrainConfig) -> str:
     return " ".join(parts)
 
 
-#: The image every shipped codec is re-checked on (bundled with scikit-image, so
-#: the check needs no Kodak folder): its bpp and PSNR are stored in the manifest.
-CHECK_IMAGE = "astronaut"
-
-
 def load_run(run_dir):
     """A training run's codec (entropy tables frozen), its :class:`TrainConfig` and its ``history.json`` record.
 
     Reads ``run_dir/config.json``, ``history.json`` and ``codec.weights.h5``
-    as :func:`train` writes them.
+    as :func:`train` writes them. Used by the command line (``ship``).
     """
-    run = Path(run_dir)
-    config = TrainConfig(**json.loads((run / "config.json").read_text()))
-    record = json.loads((run / "history.json").read_text())
+    config, record = read_record(run_dir)
+    config = TrainConfig(**config)
     codec = build_codec(config, precision="float32")  # inference in float32, whatever the training used
-    codec.load_weights(str(run / "codec.weights.h5"))
+    codec.load_weights(str(Path(run_dir) / CODEC_WEIGHTS))
     codec.update_tables()
     return codec, config, record
-
-
-def ship(run_dir, name: str = "learned_codec", folder=None, kodak=None, progress: bool = True) -> dict:
-    """Turn a training run into shipped weights with full provenance.
-
-    Loads ``run_dir/codec.weights.h5``, freezes the entropy tables, saves the
-    codec with :func:`course_lib.codec.save_codec`, and adds to its manifest
-    entry: ``training`` (command, data, lambdas, steps, wall time, machine,
-    date), ``check`` (bpp and PSNR of every rate point on the course photo
-    :data:`CHECK_IMAGE`, from real files) and, when a Kodak folder is given,
-    ``kodak`` (mean bpp / PSNR / MS-SSIM per rate point). Returns the entry.
-    Introduced in notebook 07.
-    """
-    import datetime
-    import os
-    import platform
-
-    from . import metrics
-    from .codec import read_manifest, save_codec, weights_provenance
-    from .config import WEIGHTS_DIR
-    from .data import course_photo, load_kodak
-    from .evaluate import learned_rd_curve
-
-    codec, config, record = load_run(run_dir)
-    folder = Path(folder) if folder is not None else WEIGHTS_DIR
-    save_codec(codec, name, folder)
-
-    image = course_photo(CHECK_IMAGE)
-    check = {"image": CHECK_IMAGE, "points": []}
-    for rate in range(codec.num_rates):
-        data = codec.compress(image, rate)
-        decoded = codec.decompress(data)
-        check["points"].append({"rate": rate, "bytes": len(data),
-                                "bpp": metrics.bits_per_pixel(len(data), image.shape),
-                                "psnr": metrics.psnr(image, decoded)})
-    last = {k: v[-1] for k, v in record["history"].items() if k != "epoch" and v}
-    entry_extra = {
-        "training": {
-            "command": training_command(config),
-            "data": f"{config.data}: natural photos (Urban100, Sun-Hays 80, BSDS500 train+val; not shipped), "
-                    f"{config.val_count} held out for validation; never Kodak",
-            "lmbdas": config.lmbdas, "steps": record["steps"], "batch_size": config.batch_size,
-            "crop": config.crop, "wall_seconds": round(record["wall_seconds"]),
-            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.system()}, "
-                       f"TensorFlow {tf.__version__}",
-            "date": datetime.date.today().isoformat(),
-            "final_validation": {k: round(v, 4) for k, v in last.items() if k.startswith("val_")},
-        },
-        "check": check,
-    }
-    if config.init:
-        entry_extra["training"]["init"] = weights_provenance(config.init)
-    if config.init_transforms:
-        from .codec import find_entry
-
-        source_folder, _, source_entry = find_entry(config.init_transforms)
-        entry_extra["training"]["init_transforms"] = weights_provenance(source_folder / source_entry["file"])
-    if kodak:
-        curve = learned_rd_curve(codec, load_kodak(kodak), progress=progress)
-        entry_extra["kodak"] = [{"rate": r, "bpp": b, "psnr": p, "msssim": s} for r, b, p, s in
-                                zip(curve["rate"], curve["bpp"], curve["psnr"], curve["msssim"])]
-    manifest = read_manifest(folder)
-    manifest[name].update(entry_extra)
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest[name]

@@ -1,4 +1,6 @@
-"""python -m course_lib compress/decompress: round trip, and exit status 2 with one line on bad input."""
+"""python -m course_lib <subcommand>: the compress/decompress round trip, --help, and for every subcommand
+(and the older ``python -m course_lib.X`` spellings) exit status 2 with one line on bad input, before
+TensorFlow is imported where the input can be checked without it."""
 
 import os
 import subprocess
@@ -10,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib.__main__ import main
-from course_lib.codec import save_codec
+from course_lib.cli import main
+from course_lib.models import save_codec
 from course_lib.data import course_photo, load_image, save_image
 
 from conftest import saved_tiny_codec
@@ -154,3 +156,155 @@ def test_bad_version_2_input_exits_2_with_one_line(setup, hyper_setup, capsys, c
     assert status == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert "Traceback" not in err
+
+
+SUBCOMMANDS = ("compress", "decompress", "train", "train-restoration", "evaluate", "baselines", "restore", "ship")
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("    ")]
+    assert set(SUBCOMMANDS) <= set(listed), listed
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Three tiny photos, an empty folder, a run folder that lacks its weights, a restoration network."""
+    from course_lib.restoration import RestorationNet, save_restorer
+
+    root = tmp_path_factory.mktemp("bad_input")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("astronaut", "coffee", "chelsea"):
+        save_image(course_photo(name)[:32, :32], photos / f"{name}.png")
+    (root / "empty").mkdir()
+    run = root / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "history.json").write_text("{}")
+    keras.utils.set_random_seed(0)
+    net = RestorationNet(depth=2, width=4)
+    net.build()
+    save_restorer(net, "tiny_net", root / "weights")
+    return root
+
+
+BAD_INPUT = {
+    # subcommand: [(case, arguments after the subcommand, words the one line must hold)]
+    "train": [
+        ("no --data", ["--out", "{root}/out"], "--data is required"),
+        ("missing folder", ["--data", "{root}/nope", "--out", "{root}/out"], "not a folder"),
+        ("too few images", ["--data", "{root}/photos", "--out", "{root}/out", "--val-count", "3"],
+         "need more than --val-count 3"),
+        ("zero steps", ["--data", "{root}/photos", "--out", "{root}/out", "--steps", "0"], "positive whole number"),
+        ("text as a number", ["--data", "{root}/photos", "--out", "{root}/out", "--batch-size", "eight"],
+         "positive whole number"),
+        ("negative lambda", ["--data", "{root}/photos", "--out", "{root}/out", "--lmbda", "-0.01"], "positive number"),
+        ("drop after the end", ["--data", "{root}/photos", "--out", "{root}/out", "--lr-drop-at", "1.5"],
+         "--lr-drop-at must lie in (0, 1]"),
+        ("crop off the grid", ["--data", "{root}/photos", "--out", "{root}/out", "--crop", "100"], "multiple of 16"),
+        ("missing --init", ["--data", "{root}/photos", "--out", "{root}/out", "--val-count", "1",
+                            "--init", "{root}/none.weights.h5"],
+         "no such file"),
+        ("unknown --init-transforms", ["--data", "{root}/photos", "--out", "{root}/out", "--model", "hyperprior",
+                                       "--crop", "64", "--val-count", "1", "--init-transforms", "no_such_codec"], "no model 'no_such_codec'"),
+        ("ship a missing run", ["--out", "{root}/nope", "--ship", "x"], "no such file"),
+        ("ship a run without weights", ["--out", "{root}/run", "--ship", "x"], "codec.weights.h5: no such file"),
+    ],
+    "train-restoration": [
+        ("missing folder", ["--data", "{root}/nope", "--out", "{root}/out"], "not a folder"),
+        ("crop off the pixel groups", ["--data", "{root}/photos", "--out", "{root}/out", "--crop", "33"],
+         "multiple of --space-to-depth"),
+        ("qualities upside down", ["--data", "{root}/photos", "--out", "{root}/out", "--qualities", "50", "10"],
+         "LOW <= HIGH"),
+        ("odd depth with blocks", ["--data", "{root}/photos", "--out", "{root}/out", "--depth", "5",
+                                   "--residual-blocks"], "even with --residual-blocks"),
+        ("unknown codec", ["--data", "{root}/photos", "--out", "{root}/out", "--degradations", "codec",
+                           "--codec", "no_such_codec", "--val-count", "1"], "no model 'no_such_codec'"),
+        ("missing --init", ["--data", "{root}/photos", "--out", "{root}/out", "--val-count", "1",
+                            "--init", "{root}/none.weights.h5"],
+         "no such file"),
+    ],
+    "evaluate": [
+        ("no --data", [], "required"),
+        ("missing folder", ["--data", "{root}/nope"], "not a folder"),
+        ("unknown weights", ["--data", "{root}/photos", "--weights", "no_such_codec"], "no model 'no_such_codec'"),
+        ("zero images", ["--data", "{root}/photos", "--limit", "0"], "positive whole number"),
+        ("missing network", ["--data", "{root}/photos", "--restoration", "{root}/none.weights.h5"], "no such weights"),
+        ("unknown learned network", ["--data", "{root}/photos", "--restoration",
+                                     "--learned-restoration", "no_such_net"], "no model 'no_such_net'"),
+    ],
+    "baselines": [
+        ("missing folder", ["--data", "{root}/nope"], "not a folder"),
+        ("no images", ["--data", "{root}/empty"], "no readable images"),
+        ("unknown codec", ["--data", "{root}/photos", "--codecs", "png"], "invalid choice"),
+        ("zero workers", ["--data", "{root}/photos", "--workers", "0"], "positive whole number"),
+    ],
+    "restore": [
+        ("missing image", ["{root}/nope.png", "{root}/out.png"], "no such file"),
+        ("output without an image suffix", ["{root}/photos/coffee.png", "{root}/out.rcz"], "unknown image format"),
+        ("output over the input", ["{root}/photos/coffee.png", "{root}/photos/coffee.png"], "is the input file"),
+        ("unknown network", ["{root}/photos/coffee.png", "{root}/out.png", "--weights", "no_such_net"],
+         "no model 'no_such_net'"),
+        ("a codec is no network", ["{root}/photos/coffee.png", "{root}/out.png", "--weights", "learned_codec"],
+         "not a restoration network"),
+    ],
+    "ship": [
+        ("no --run", [], "required"),
+        ("missing run", ["--run", "{root}/nope"], "no such file"),
+        ("run without weights", ["--run", "{root}/run"], "neither codec.weights.h5 nor restoration.weights.h5"),
+    ],
+}
+
+
+@pytest.mark.parametrize("command, case, argv, message", [
+    (command, case, argv, message) for command, cases in BAD_INPUT.items() for case, argv, message in cases])
+def test_every_subcommand_refuses_bad_input_with_one_line(folders, capsys, command, case, argv, message):
+    status, out, err = run_main(capsys, command, *[a.format(root=folders) for a in argv])
+    assert status == 2, (case, out, err)
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, (case, err)
+    assert "Traceback" not in err
+
+
+def test_a_restoration_network_repairs_a_file(folders, capsys):
+    from course_lib.restoration import load_restorer, restore
+
+    weights = folders / "weights" / "tiny_net.weights.h5"
+    status, out, err = run_main(capsys, "restore", folders / "photos" / "coffee.png", folders / "fixed.png",
+                                "--weights", weights)
+    assert status == 0 and err == ""
+    expected = restore(load_image(folders / "photos" / "coffee.png"), load_restorer(weights))
+    np.testing.assert_array_equal(load_image(folders / "fixed.png"), expected)
+
+
+# Run in a fresh process as `python -m MODULE ARGS`; prints whether TensorFlow was imported.
+SCRIPT = """import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+finally:
+    print("tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["course_lib", "evaluate", "--data", "{root}/nope"], "not a folder"),
+    (["course_lib.evaluate", "--data", "{root}/nope"], "not a folder"),
+    (["course_lib.baselines", "--data", "{root}/nope"], "not a folder"),
+    (["course_lib.train", "--data", "{root}/nope", "--out", "{root}/out"], "not a folder"),
+    (["course_lib.restoration", "train", "--data", "{root}/nope", "--out", "{root}/out"], "not a folder"),
+    (["course_lib.restoration", "restore", "{root}/nope.png", "{root}/out.png"], "no such file"),
+    (["course_lib.restoration", "ship", "--run", "{root}/run"], "neither codec.weights.h5"),
+    (["course_lib", "bogus"], "invalid choice"),
+])
+def test_older_spellings_fail_on_bad_input_before_tensorflow_loads(folders, argv, message):
+    args = [a.format(root=folders) for a in argv]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, timeout=120,
+                            env=env)
+    assert result.returncode == 2, result
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert result.stdout.split() == ["False"], "TensorFlow was imported before the input was refused"

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from course_lib import config
-from course_lib.codec import WeightsError
+from course_lib.cli import main
 from course_lib.data import course_photo, save_image, to_rgb8
-from course_lib.restoration import (RestorationNet, RestorationTrainConfig, jpeg_artefacts, load_restorer,
-                                    make_degrader, predicted_residual, restore, save_restorer, train)
-from course_lib.training import split_folder
+from course_lib.registry import WeightsError
+from course_lib.restoration import (RestorationNet, jpeg_artefacts, load_restorer, make_degrader,
+                                    predicted_residual, restore, save_restorer)
+from course_lib.restoration_training import RestorationTrainConfig, train
+from course_lib.runs import split_folder
 
 
 def small_net(global_skip=True, **kwargs):
@@ -125,7 +127,7 @@ def test_tampered_or_foreign_weights_are_refused(tmp_path):
         load_restorer("missing", tmp_path)
 
 
-def test_tiny_training_run_reduces_the_loss(tmp_path):
+def test_tiny_training_run_reduces_the_loss_and_ships(tmp_path, monkeypatch):
     folder = tmp_path / "photos"
     folder.mkdir()
     photos = {name: course_photo(name)[:128, :128] for name in ("astronaut", "coffee", "rocket")}
@@ -137,6 +139,8 @@ def test_tiny_training_run_reduces_the_loss(tmp_path):
     model, record = train(settings, verbose=0, command="test")
     assert record["steps"] == 60 and record["history"]["epoch"] == [0, 1]
     assert (tmp_path / "run" / "restoration.weights.h5").is_file()
+    written = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert written["command"] == "test" and written["steps"] == 60 and written["validation_input_psnr"] > 0
     # Measured on the two training photos (one is held out for validation). The net
     # starts as the identity, so the loss before training is the JPEG error itself.
     training_paths, _ = split_folder(folder, 1)
@@ -156,10 +160,24 @@ def test_tiny_training_run_reduces_the_loss(tmp_path):
     for a, b in zip(warm_model.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
+    # Shipping measures the run on "Kodak" (here one crop) and records how it was trained.
+    from course_lib import ship
+
+    monkeypatch.setattr(ship, "load_kodak", lambda folder: {"a.png": course_photo("coffee")[:48, :64]})
+    entry = ship.ship(tmp_path / "run", "tiny", folder=tmp_path / "weights", kodak=tmp_path)
+    assert entry["kind"] == "restoration" and entry["training"]["command"] == "test"
+    assert entry["training"]["steps"] == 60 and entry["training"]["machine"] == written["machine"]
+    assert set(entry["metrics"]["kodak"]["delta_psnr"]) >= {"jpeg_q10", "jpeg_q40", "learned_lowest_rate"}
+    assert entry["metrics"]["check"]["quality"] == 10
+    shipped = load_restorer("tiny", tmp_path / "weights")
+    np.testing.assert_array_equal(restore(course_photo("coffee")[:48, :64], shipped),
+                                  restore(course_photo("coffee")[:48, :64], model))
+
 
 @pytest.fixture(scope="module")
 def tiny_codec_folder(tmp_path_factory):
-    from course_lib.codec import LearnedCodec, save_codec
+    from course_lib.codec import LearnedCodec
+    from course_lib.models import save_codec
 
     folder = tmp_path_factory.mktemp("weights")
     keras.utils.set_random_seed(0)
@@ -171,17 +189,15 @@ def tiny_codec_folder(tmp_path_factory):
 
 
 def test_evaluate_restoration_on_two_tiny_images(tmp_path, tiny_codec_folder, capsys):
-    from course_lib import evaluate
-
     images = tmp_path / "images"
     images.mkdir()
     save_image(course_photo("coffee")[:40, :56], images / "a.png")
     save_image(course_photo("chelsea")[:33, :47], images / "b.png")
     out = tmp_path / "result.json"
-    status = evaluate.main(["--restoration", str(tiny_codec_folder / "tiny_restoration.weights.h5"),
-                            "--data", str(images), "--weights", str(tiny_codec_folder / "tiny_codec.weights.h5"),
-                            "--learned-restoration", str(tiny_codec_folder / "tiny_restoration.weights.h5"),
-                            "--json", str(out)])
+    status = main(["evaluate", "--restoration", str(tiny_codec_folder / "tiny_restoration.weights.h5"),
+                   "--data", str(images), "--weights", str(tiny_codec_folder / "tiny_codec.weights.h5"),
+                   "--learned-restoration", str(tiny_codec_folder / "tiny_restoration.weights.h5"),
+                   "--json", str(out)])
     assert status == 0
     result = json.loads(out.read_text())
     tiny = str(tiny_codec_folder / "tiny_restoration.weights.h5")
@@ -195,15 +211,13 @@ def test_evaluate_restoration_on_two_tiny_images(tmp_path, tiny_codec_folder, ca
 
 
 def test_evaluate_restoration_refuses_a_missing_network(tmp_path, capsys):
-    from course_lib import evaluate
-
     save_image(course_photo("coffee")[:16, :16], tmp_path / "a.png")
-    assert evaluate.main(["--restoration", str(tmp_path / "none.weights.h5"), "--data", str(tmp_path)]) == 2
-    assert "error" in capsys.readouterr().err
+    assert main(["evaluate", "--restoration", str(tmp_path / "none.weights.h5"), "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
     # A learned-codec network the user names must exist too (the default one may be absent).
-    assert evaluate.main(["--restoration", "--learned-restoration", str(tmp_path / "none.weights.h5"),
-                          "--data", str(tmp_path)]) == 2
-    assert "error" in capsys.readouterr().err
+    assert main(["evaluate", "--restoration", "--learned-restoration", str(tmp_path / "none.weights.h5"),
+                 "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
 
 
 def test_to_rgb8_is_what_restore_sees():
@@ -222,8 +236,9 @@ def _shipped_restorers():
 @pytest.mark.parametrize("name", _shipped_restorers() or [pytest.param(None, marks=pytest.mark.skip(
     reason="no restoration weights shipped in data/weights yet"))])
 def test_shipped_weights_reproduce_their_manifest_check(name):
-    from course_lib.codec import find_entry, load_codec
-    from course_lib.restoration import shipped_check
+    from course_lib.models import load_codec
+    from course_lib.registry import find_entry
+    from course_lib.ship import shipped_check
 
     _, _, entry = find_entry(name)
     for key in ("command", "data", "steps", "wall_seconds", "machine", "date"):
@@ -255,7 +270,7 @@ def test_model_for_names_one_network_per_codec():
 
 def test_codec_rows_use_the_codec_network(tiny_codec_folder):
     """``codec_model`` restores the codec's rows and only those: an identity network there changes nothing."""
-    from course_lib.codec import load_codec
+    from course_lib.models import load_codec
     from course_lib.restoration import evaluate_restoration
 
     codec = load_codec(tiny_codec_folder / "tiny_codec.weights.h5")  # untrained: it decodes to black

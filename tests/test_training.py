@@ -1,10 +1,11 @@
-"""Rate-distortion training: the loss, a tiny run, resume, and the evaluation CLI."""
+"""Rate-distortion training: the loss, a tiny run, resume, the shared fit loop, and shipping."""
 import json
 
 import numpy as np
 import pytest
 
-from course_lib import data, training
+from course_lib import data, runs, ship, training
+from course_lib.cli import main
 
 
 def test_rd_loss_weights_distortion_by_lambda():
@@ -15,11 +16,13 @@ def test_rd_loss_weights_distortion_by_lambda():
 def test_split_folder_is_deterministic_and_disjoint(tmp_path):
     for i in range(10):
         data.save_image(np.full((8, 8, 3), i, np.uint8), tmp_path / f"{i:02d}.png")
-    train, val = training.split_folder(tmp_path, 3)
+    train, val = runs.split_folder(tmp_path, 3)
     assert len(train) == 7 and len(val) == 3 and not set(train) & set(val)
-    assert training.split_folder(tmp_path, 3) == (train, val)
+    assert runs.split_folder(tmp_path, 3) == (train, val)
     with pytest.raises(ValueError, match="val_count"):
-        training.split_folder(tmp_path, 10)
+        runs.split_folder(tmp_path, 10)
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        runs.split_folder(tmp_path / "missing", 1)
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +65,21 @@ def test_lambdas_must_match_rate_points():
 
 def test_ship_records_provenance_and_a_reproducible_check(photo_folder, tmp_path):
     from course_lib import metrics
-    from course_lib.codec import load_codec
+    from course_lib.models import load_codec
 
     training.train(_config(photo_folder, tmp_path / "run", steps=4), verbose=0)
-    entry = training.ship(tmp_path / "run", "tiny", folder=tmp_path / "weights")
+    record = json.loads((tmp_path / "run" / "history.json").read_text())
+    entry = ship.ship_codec(tmp_path / "run", "tiny", folder=tmp_path / "weights")
+    # The machine and date are the run's (recorded while it trained), not the shipping session's.
+    assert entry["training"]["machine"] == record["machine"] and "TensorFlow" in record["machine"]
+    assert entry["training"]["date"] == record["date"]
     assert entry["training"]["steps"] == 4
     assert entry["training"]["command"].startswith("python -m course_lib.train --data ")
     assert "--lmbda 0.01 0.05" in entry["training"]["command"]
     assert len(entry["check"]["points"]) == 2
     # Loading verifies the checksums and reproduces the recorded check exactly.
     codec = load_codec("tiny", folder=tmp_path / "weights")
-    image = data.course_photo(training.CHECK_IMAGE)
+    image = data.course_photo(ship.CHECK_IMAGE)
     for point in entry["check"]["points"]:
         compressed = codec.compress(image, point["rate"])
         assert len(compressed) == point["bytes"]
@@ -80,10 +87,10 @@ def test_ship_records_provenance_and_a_reproducible_check(photo_folder, tmp_path
 
 
 def test_a_run_started_from_shipped_weights_records_where_they_came_from(photo_folder, tmp_path):
-    from course_lib.codec import weights_provenance
+    from course_lib.registry import weights_provenance
 
     training.train(_config(photo_folder, tmp_path / "first", steps=4), verbose=0)
-    first = training.ship(tmp_path / "first", "tiny", folder=tmp_path / "v1")
+    first = ship.ship_codec(tmp_path / "first", "tiny", folder=tmp_path / "v1")
     init = tmp_path / "v1" / "tiny.weights.h5"
     provenance = weights_provenance(init)
     assert provenance["name"] == "tiny" and provenance["training"] == first["training"]
@@ -92,7 +99,7 @@ def test_a_run_started_from_shipped_weights_records_where_they_came_from(photo_f
     config = _config(photo_folder, tmp_path / "second", steps=4)
     config.init = str(init)
     training.train(config, verbose=0)
-    second = training.ship(tmp_path / "second", "tiny", folder=tmp_path / "v2")
+    second = ship.ship_codec(tmp_path / "second", "tiny", folder=tmp_path / "v2")
     assert f"--init {init}" in second["training"]["command"]
     assert second["training"]["init"] == provenance
     # A file no manifest knows still gets its checksum recorded, without a training record.
@@ -105,7 +112,7 @@ def test_a_run_started_from_shipped_weights_records_where_they_came_from(photo_f
 def test_read_history_turns_missing_values_into_nan(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_loss\n0,2.5,NA\n1,2.0,1.5\n1,1.9,1.4\n")
-    history = training.read_history(path)
+    history = runs.read_history(path)
     assert history["epoch"] == [0, 1]
     assert history["loss"] == [2.5, 1.9]          # a resumed epoch: the last row wins
     assert np.isnan(history["val_loss"][0]) and history["val_loss"][1] == 1.4
@@ -113,21 +120,23 @@ def test_read_history_turns_missing_values_into_nan(tmp_path):
 
 def test_a_bfloat16_hyperprior_run_ships_and_reloads(photo_folder, tmp_path):
     from course_lib import metrics
-    from course_lib.codec import load_codec
     from course_lib.hyperprior import HyperpriorCodec
+    from course_lib.models import load_codec
 
     config = _config(photo_folder, tmp_path / "run", steps=4)
     config.crop, config.model, config.precision, config.hyper_channels = 64, "hyperprior", "bfloat16", 8
     config.gains_from_lmbdas = True
     training.train(config, verbose=0)
-    entry = training.ship(tmp_path / "run", "tiny_hp", folder=tmp_path / "weights")
+    # Through the command line: `ship` tells a codec run from a restoration run by its weights file.
+    assert main(["ship", "--run", str(tmp_path / "run"), "--name", "tiny_hp", "--folder", str(tmp_path / "weights")]) == 0
+    entry = json.loads((tmp_path / "weights" / "manifest.json").read_text())["tiny_hp"]
     command = entry["training"]["command"]
     for flag in ("--model hyperprior", "--precision bfloat16", "--hyper-channels 8", "--gains-from-lambdas"):
         assert flag in command
     assert entry["config"]["kind"] == "hyperprior" and entry["scale_tables"] == "tiny_hp.scale_tables.npz"
     codec = load_codec("tiny_hp", folder=tmp_path / "weights")
     assert isinstance(codec, HyperpriorCodec) and codec.precision == "float32"  # inference in float32
-    image = data.course_photo(training.CHECK_IMAGE)
+    image = data.course_photo(ship.CHECK_IMAGE)
     for point in entry["check"]["points"]:
         compressed = codec.compress(image, point["rate"])
         assert compressed[2] == 2 and len(compressed) == point["bytes"]
@@ -161,13 +170,13 @@ def test_warm_start_copies_the_transforms_and_fits_the_gains(photo_folder, tmp_p
     from course_lib.hyperprior import HyperpriorCodec
 
     training.train(_config(photo_folder, tmp_path / "run", steps=4), verbose=0)
-    training.ship(tmp_path / "run", "donor", folder=tmp_path / "weights")
+    ship.ship_codec(tmp_path / "run", "donor", folder=tmp_path / "weights")
     donor_path = tmp_path / "weights" / "donor.weights.h5"
     codec = HyperpriorCodec(channels=8, latent_channels=8, hyper_channels=4, num_rates=3)
     codec.build()
     provenance = training.warm_start_transforms(codec, str(donor_path), [0.01, 0.02, 0.05])
     assert provenance["name"] == "donor"
-    from course_lib.codec import load_codec
+    from course_lib.models import load_codec
 
     donor = load_codec(str(donor_path))
     for mine, theirs in zip(codec.encoder.weights + codec.decoder.weights, donor.encoder.weights + donor.decoder.weights):
@@ -181,3 +190,29 @@ def test_warm_start_copies_the_transforms_and_fits_the_gains(photo_folder, tmp_p
     narrow.build()
     with pytest.raises(ValueError, match="differ"):
         training.warm_start_transforms(narrow, str(donor_path), [0.01, 0.02, 0.05])
+
+
+def test_an_interrupted_fit_keeps_the_weights_and_record_of_its_finished_epochs(tmp_path):
+    """The one fit loop (codec and restoration runs) writes weights and history.json after every epoch."""
+    import keras
+    import tensorflow as tf
+
+    from course_lib.fitting import fit_resumable
+
+    def batches():
+        for _ in range(5):  # one epoch of 3 steps, then 2 steps of the next, then the session "ends"
+            yield np.ones((4, 2), np.float32), np.ones((4, 1), np.float32)
+        raise RuntimeError("interrupted")
+
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((4, 2), tf.float32), tf.TensorSpec((4, 1), tf.float32)))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(Exception, match="interrupted"):
+        fit_resumable(model, dataset, tmp_path, epochs=4, steps_per_epoch=3,
+                      save=lambda folder: model.save_weights(str(folder / "net.weights.h5")), verbose=0,
+                      extra={"command": "test", "skipped": None})
+    record = json.loads((tmp_path / "history.json").read_text())
+    assert record["steps"] == 3 and record["history"]["epoch"] == [0] and record["command"] == "test"
+    assert "skipped" not in record and record["wall_seconds"] > 0 and record["machine"] and record["date"]
+    assert (tmp_path / "net.weights.h5").is_file()
