@@ -20,8 +20,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# Messages up to 100 MiB pass, as in make demo: notebook 09's demo takes uploads up to 40 MB (Tornado's default
+# limit, 10 MiB, would drop the connection).
 lab: setup
-	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00_welcome.ipynb
+	$(BIN)/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		'--ServerApp.tornado_settings={"websocket_max_message_size": 104857600}' notebooks/00_welcome.ipynb
 
 # The slider demo of notebook 09 as a standalone web page (Voilà): open http://127.0.0.1:$(DEMO_PORT)/
 # Kernels without a connection for 10 minutes (a closed tab, a reload) are shut down; messages up to 100 MiB pass

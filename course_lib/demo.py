@@ -46,7 +46,8 @@ MAX_SIDE = 768
 POINT_CACHE_SIZE = 160
 ENCODED_CACHE_SIZE = 8
 #: Largest upload the demo takes, in MB. ``make demo`` raises the server's message limit (Tornado's default is
-#: 10 MiB) above this, and the page refuses a larger file before sending it (see apps/slider_demo.ipynb).
+#: 10 MiB) above this, and the Voilà page refuses a larger file before sending it
+#: (apps/jupyter/voila/templates/course).
 MAX_UPLOAD_MB = 40
 
 
