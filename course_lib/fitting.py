@@ -31,7 +31,7 @@ __all__ = ["RunRecorder", "fit_resumable", "start_run"]
 def start_run(config) -> Path:
     """Create the run folder ``config.out``, write ``config.json`` (the dataclass ``config``) and seed Keras.
 
-    Returns the folder. Used by the command line's training runs (notebooks 07 and 08).
+    Returns the folder. Used by the command line (``train``, ``train-restoration``).
     """
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,8 @@ def fit_resumable(model: keras.Model, dataset, out, epochs: int, steps_per_epoch
             the previous record's).
 
     Returns the record written to ``out/history.json`` (:class:`RunRecorder`).
-    Used by the command line's training runs (notebooks 07 and 08 train through it).
+    Used by the command line (``train``, ``train-restoration``); notebooks 07 and 08 fit smaller models
+    in memory with ``keras.Model.fit`` directly.
     """
     out = Path(out)
     recorder = RunRecorder(out, save, steps_per_epoch, extra)

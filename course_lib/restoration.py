@@ -226,7 +226,7 @@ def make_degrader(kinds: Sequence[str] = ("jpeg",), qualities: tuple[int, int] =
     if not kinds or set(kinds) - {"jpeg", "codec"}:
         raise ValueError(f"kinds must be a non-empty subset of ('jpeg', 'codec'), got {kinds}")
     if "codec" in kinds and codec is None:
-        raise ValueError("the 'codec' degradation needs a codec (course_lib.codec.load_codec())")
+        raise ValueError("the 'codec' degradation needs a codec (course_lib.models.load_codec())")
     low, high = int(qualities[0]), int(qualities[1])
     if not 1 <= low <= high <= 100:
         raise ValueError(f"JPEG qualities must satisfy 1 <= low <= high <= 100, got {qualities}")
@@ -293,7 +293,7 @@ def load_restorer(name_or_path=None, folder=None) -> RestorationNet:
 
     ``name_or_path``: a name in ``folder/manifest.json`` (default
     :data:`DEFAULT_MODEL` in ``data/weights``) or a ``.weights.h5`` path with an
-    entry in the manifest beside it. Raises :class:`course_lib.codec.WeightsError`
+    entry in the manifest beside it. Raises :class:`course_lib.registry.WeightsError`
     when the entry or file is missing, is not a restoration network, the
     checksum differs, its path leads outside the folder or its config is
     invalid; the weights are loaded from the bytes whose checksum was

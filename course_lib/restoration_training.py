@@ -27,7 +27,7 @@ __all__ = ["RestorationTrainConfig", "build_restorer", "train"]
 
 @dataclass
 class RestorationTrainConfig:
-    """Everything a restoration training run depends on; written to ``OUT/config.json``. Introduced in notebook 08."""
+    """Everything a restoration training run depends on; written to ``OUT/config.json``. Used by the command line."""
 
     data: str
     out: str
@@ -79,7 +79,8 @@ def train(config: RestorationTrainConfig, verbose: int = 1, command: str | None 
     ``history.csv``, ``restoration.weights.h5`` and ``history.json`` (per-epoch
     metrics, steps, wall time summed over resumed runs, the command, the
     machine, the date, and the validation PSNR of the degraded input), the last
-    two written after every epoch. Introduced in notebook 08.
+    two written after every epoch. Used by the command line (``train-restoration``; notebook 08
+    trains its networks in memory the same way, with ``keras.Model.fit``).
     """
     out = start_run(config)
     codec = load_codec(config.codec) if "codec" in config.degradations else None

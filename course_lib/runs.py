@@ -32,7 +32,7 @@ def split_folder(folder, val_count: int) -> tuple[list[Path], list[Path]]:
 
     Returns (training paths, validation paths). Raises ``FileNotFoundError`` when ``folder`` is
     not a folder and ``ValueError`` when it holds ``val_count`` images or fewer.
-    Used by the command line's training runs (notebooks 07 and 08 train through it).
+    Used by the command line (``train``, ``train-restoration``).
     """
     paths = image_paths(folder)
     if len(paths) <= val_count:

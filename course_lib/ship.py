@@ -50,7 +50,8 @@ def _how_trained(record: dict) -> dict:
 def codec_check(codec) -> dict:
     """Bytes, bpp and PSNR of every rate point of ``codec`` on :data:`CHECK_IMAGE`, from real files.
 
-    Stored as a shipped codec's ``check``; tests re-measure it from the shipped weights. Introduced in notebook 07.
+    Stored as a shipped codec's ``check``; tests re-measure it from the shipped weights. Used by the command line
+    (``ship``).
     """
     image = course_photo(CHECK_IMAGE)
     check = {"image": CHECK_IMAGE, "points": []}
@@ -70,7 +71,8 @@ def ship_codec(run_dir, name: str = CODEC_MODEL, folder=None, kodak=None, progre
     codec with :func:`course_lib.models.save_codec`, and adds to its manifest
     entry: ``training`` (command, data, lambdas, steps, wall time, machine,
     date), ``check`` (:func:`codec_check`) and, when a Kodak folder is given,
-    ``kodak`` (mean bpp / PSNR / MS-SSIM per rate point). Introduced in notebook 07.
+    ``kodak`` (mean bpp / PSNR / MS-SSIM per rate point). Used by the command line (``ship``,
+    ``train --ship``).
     """
     codec, config, record = load_run(run_dir)
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
@@ -120,7 +122,7 @@ def ship_restoration(run_dir, name: str = RESTORATION_MODEL, folder=None, kodak=
     ``kodak``: the Kodak folder (default :func:`course_lib.data.kodak_dir`; required).
     ``codec``: the codec for the learned-codec rows (default: the run's ``--codec`` when it trained
     on the codec's artefacts, else the shipped codec; rows skipped with a note when none is shipped).
-    Prints the results table. Introduced in notebook 08.
+    Prints the results table. Used by the command line (``ship``; notebook 08 shows the shipped results).
     """
     run = Path(run_dir)
     config, record = read_record(run)

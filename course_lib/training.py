@@ -115,7 +115,7 @@ class RateDistortionTrainer(keras.Model):
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on; written to ``OUT/config.json``. Introduced in notebook 07."""
+    """Everything a training run depends on; written to ``OUT/config.json``. Used by the command line (``train``)."""
 
     data: str
     out: str
@@ -148,7 +148,7 @@ MODELS = ("factorized", "hyperprior")
 def build_codec(config: TrainConfig, precision: str | None = None):
     """The untrained, built codec a :class:`TrainConfig` describes (``precision`` overrides the config's).
 
-    Introduced in notebook 07 (notebook 12 builds the hyperprior with it)."""
+    Used by the command line (``train``, ``ship``)."""
     if config.model not in MODELS:
         raise ValueError(f"unknown model {config.model!r}: one of {MODELS}")
     options = dict(channels=config.channels, latent_channels=config.latent_channels,
@@ -173,7 +173,7 @@ def warm_start_transforms(codec, source: str, lmbdas) -> dict:
     per channel, log g is fitted as a straight line in log lambda and read at
     the new ``lmbdas`` (extrapolated beyond the source's ladder), for the
     gains and the inverse gains alike. Returns the source's provenance
-    (:func:`course_lib.codec.weights_provenance`). Introduced in notebook 12.
+    (:func:`course_lib.registry.weights_provenance`). Used by the command line (``train --init-transforms``).
     """
     folder, name, entry = find_entry(source)
     donor = load_codec(source)
@@ -212,9 +212,11 @@ def train(config: TrainConfig, verbose: int = 1):
     """Train (or resume) a codec; returns ``(codec, history dict)``.
 
     Files in ``config.out``: ``config.json``, ``backup/`` (resume state,
-    written every ``steps_per_epoch`` steps), ``codec.weights.h5`` (final
-    weights), ``history.json`` (per-epoch train and validation metrics).
-    Introduced in notebook 07.
+    written every ``steps_per_epoch`` steps), ``history.csv``, and after
+    every epoch ``codec.weights.h5`` and ``history.json`` (per-epoch train and
+    validation metrics, steps, wall time, machine, date;
+    :func:`course_lib.fitting.fit_resumable`). Used by the command line
+    (``train``; notebook 07 trains the same trainer in memory).
     """
     out = start_run(config)
 
