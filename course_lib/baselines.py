@@ -205,7 +205,12 @@ def _encode_decode(job):
     return len(data), decode(data)
 
 
-def _as_list(images) -> list[np.ndarray]:
+def image_list(images) -> list[np.ndarray]:
+    """A set of images as a list of uint8 RGB arrays: a list, a ``{name: image}`` dict or one image.
+
+    Gray and RGBA arrays become RGB (:func:`course_lib.data.to_rgb8`); no images is a ValueError.
+    The one conversion behind every RD measurement (library plumbing).
+    """
     if isinstance(images, Mapping):
         images = list(images.values())
     elif isinstance(images, np.ndarray) and images.ndim == 3:
@@ -236,7 +241,7 @@ def rd_curve(images, codec: str, qualities: Sequence | None = None, msssim: bool
     from tqdm.auto import tqdm
 
     _check_codec(codec)
-    images = _as_list(images)
+    images = image_list(images)
     qualities = list(DEFAULT_QUALITIES[codec] if qualities is None else qualities)
     jobs = [(im, codec, q) for q in qualities for im in images]
     bpp = np.zeros(len(jobs))

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from . import metrics
-from .baselines import rd_curve
+from .baselines import image_list, rd_curve
 from .data import load_folder
 from .json_files import write_json
 from .models import load_codec
@@ -50,14 +50,14 @@ def learned_rd_curve(codec, images, rates: Sequence[float] | None = None, msssim
                      progress: bool = True) -> dict[str, list]:
     """Mean bpp / PSNR / MS-SSIM per rate point, from real files: ``{"rate", "bpp", "psnr", "msssim"}``.
 
-    ``images``: list or ``{name: image}`` dict of uint8 RGB arrays. ``rates``
+    ``images``: list or ``{name: image}`` dict of uint8 RGB arrays (or one image). ``rates``
     default to the codec's trained levels 0 .. num_rates - 1. Each image is
     compressed with ``codec.compress`` and decoded with ``codec.decompress``.
     Introduced in notebook 07.
     """
     from tqdm.auto import tqdm
 
-    images = list(images.values()) if isinstance(images, dict) else list(images)
+    images = image_list(images)
     rates = list(range(codec.num_rates)) if rates is None else list(rates)
     curve = {"rate": rates, "bpp": [], "psnr": [], "msssim": []}
     bar = tqdm(total=len(rates) * len(images), desc="learned codec", disable=not progress, leave=False)

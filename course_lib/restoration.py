@@ -49,7 +49,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import metrics
-from .baselines import compress_with, decode, encode
+from .baselines import compress_with, decode, encode, image_list
 from .blocks import ResidualBlock
 from .config import WEIGHTS_DIR
 from .data import sha256_file, to_rgb8
@@ -374,8 +374,7 @@ def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int]
     from tqdm.auto import tqdm
 
 
-    images = list(images.values()) if isinstance(images, dict) else list(images)
-    images = [to_rgb8(image) for image in images]
+    images = image_list(images)
     similarity = metrics.ms_ssim if msssim else (lambda a, b: float("nan"))
     conditions = [(f"jpeg_q{q}", "jpeg", q) for q in qualities]
     if codec is not None:
