@@ -76,7 +76,8 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    from course_lib.baselines import nan_to_none, rd_curve
+    from course_lib.baselines import rd_curve
+    from course_lib.json_files import nan_to_none
     from course_lib.models import WeightsError, load_codec
     from course_lib.data import ImageLoadError, load_folder
     from course_lib.rd import bd_rate

@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         parser.error("--steps must exceed --warmup")
 
     from course_lib.data import load_image
-    from course_lib.training import _center_crop, split_folder
+    from course_lib.runs import center_crop, split_folder
 
     try:
         train_paths, val_paths = split_folder(args.data, args.val_count)
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     train_images = [load_image(p) for p in train_paths]
     val_images = [load_image(p) for p in val_paths]
     side = min(256, *(min(im.shape[:2]) for im in val_images)) // 64 * 64  # the hyperprior needs multiples of 64
-    val_crops = np.stack([_center_crop(im, side) for im in val_images]).astype(np.float32) / 255.0
+    val_crops = np.stack([center_crop(im, side) for im in val_images]).astype(np.float32) / 255.0
 
     rows = [run(precision, args, train_images, val_crops) for precision in ("float32", "bfloat16")]
     print(f"{args.model} codec, N={args.channels}, M={args.latent_channels}, batch {args.batch_size} x "

@@ -194,9 +194,6 @@ def warm_start_transforms(codec, source: str, lmbdas) -> dict:
     return weights_provenance(folder / entry["file"])
 
 
-#: ``center_crop`` under its former name (benchmarks/training_speed.py imports it from here).
-_center_crop = center_crop
-
 
 def _strategy(name: str):
     if name == "default":
