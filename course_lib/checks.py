@@ -26,7 +26,10 @@ __all__ = ["CheckFailed", "digest", "expect_close", "expect_equal", "expect_dige
 
 
 class CheckFailed(AssertionError):
-    """An answer is wrong; the message starts with the answer's variable name and ends with a hint."""
+    """An answer is wrong; the message starts with the answer's variable name and ends with a hint.
+
+    Introduced in notebook 00 (every notebook's exercises use it).
+    """
 
 
 def _fail(name: str, problem: str, hint: str = "") -> None:
@@ -51,6 +54,7 @@ def expect_close(name: str, value, reference, *, rtol: float = 1e-6, atol: float
 
     The message never shows ``reference``; it says whether the shape is wrong, or by how much (relative) the
     answer is off when that helps without giving it away ("too large", "too small").
+    Introduced in notebook 00 (every notebook's exercises use it).
     """
     actual = _as_array(name, value, hint)
     expected = np.asarray(reference, dtype=np.float64)
@@ -67,7 +71,10 @@ def expect_close(name: str, value, reference, *, rtol: float = 1e-6, atol: float
 
 
 def expect_equal(name: str, value, reference, *, hint: str = "") -> None:
-    """``value == reference`` exactly (integers, shapes, booleans, strings, lists, dicts); the message hides both."""
+    """``value == reference`` exactly (integers, shapes, booleans, strings, lists, dicts); the message hides both.
+
+    Introduced in notebook 00 (every notebook's exercises use it).
+    """
     if isinstance(reference, tuple) and isinstance(value, list):
         value = tuple(value)
     try:
@@ -112,12 +119,16 @@ def digest(value, decimals: int | None = None) -> str:
     Integers, booleans, strings and (nested) lists, tuples and dicts of them digest as they are; other numbers need
     ``decimals``. Choose ``decimals`` so that the expected value is not within a rounding step of a boundary
     (``digest(38.1308, 3)`` is safe: any answer within 0.0005 of 38.1308 rounds to 38.131).
+    Used to write the checks of notebooks 00-13 (authors, not students, call it).
     """
     return hashlib.sha256(_canonical(value, decimals).encode()).hexdigest()[:16]
 
 
 def expect_digest(name: str, value, expected_digest: str, *, decimals: int | None = None, hint: str = "") -> None:
-    """``value``, rounded to ``decimals``, has the digest ``expected_digest`` (from :func:`digest`)."""
+    """``value``, rounded to ``decimals``, has the digest ``expected_digest`` (from :func:`digest`).
+
+    Introduced in notebook 00 (every notebook's exercises use it).
+    """
     if decimals is not None and (value is None or isinstance(value, (str, bytes))):
         _fail(name, f"expected a number, got {type(value).__name__}", hint)
     try:
@@ -131,7 +142,10 @@ def expect_digest(name: str, value, expected_digest: str, *, decimals: int | Non
 
 
 def expect_true(name: str, condition, problem: str, *, hint: str = "") -> None:
-    """Fail with ``name: problem`` unless ``condition`` holds (for properties an answer must have)."""
+    """Fail with ``name: problem`` unless ``condition`` holds (for properties an answer must have).
+
+    Introduced in notebook 00 (every notebook's exercises use it).
+    """
     if not bool(condition):
         _fail(name, problem, hint)
 
@@ -140,6 +154,7 @@ def expect_call(name: str, function, *args, **kwargs):
     """``function(*args, **kwargs)``, where ``function`` is a student's answer: not callable, or raising, fails.
 
     The error the function raised is chained to the CheckFailed, so its traceback is still shown.
+    Introduced in notebook 00 (every notebook's exercises use it).
     """
     if not callable(function):
         _fail(name, f"must be a function (or class), got {type(function).__name__}")
@@ -152,5 +167,8 @@ def expect_call(name: str, function, *args, **kwargs):
 
 
 def passed(exercise: int, note: str = "") -> None:
-    """Print the success line of exercise ``exercise`` (``note``: what the student can learn from the result)."""
+    """Print the success line of exercise ``exercise`` (``note``: what the student can learn from the result).
+
+    Introduced in notebook 00 (every notebook's exercises use it).
+    """
     print(f"exercise {exercise}: correct" + (f". {note}" if note else ""))

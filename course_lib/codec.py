@@ -402,25 +402,3 @@ class LearnedCodec(keras.Model):
             config["blocks_per_stage"] = self.blocks_per_stage
         return config
 
-
-# --------------------------------------------------------------------------- TRANSITIONAL (issue 15): remove
-# Names that moved out of this module: loading and saving to course_lib.models (above this module and the
-# hyperprior's), the manifest and provenance helpers to course_lib.registry. This shim keeps
-# `from course_lib.codec import load_codec` working until every caller imports from the new home; it is an
-# import cycle (codec -> models -> codec) that tests/test_layers.py reports, and the lead deletes it.
-_MOVED_TO_MODELS = ("load_codec", "save_codec", "load_weights_from_bytes", "CODEC_CONFIG", "HYPERPRIOR_CONFIG")
-_MOVED_TO_REGISTRY = ("WeightsError", "DEFAULT_MODEL", "MANIFEST", "find_entry", "read_manifest", "entry_file",
-                      "read_verified", "verify_file", "tables_from_bytes", "check_config", "integer_in", "one_of",
-                      "BOOLEAN", "weights_provenance", "training_runs", "describe_shipped")
-
-
-def __getattr__(name):
-    if name in _MOVED_TO_MODELS:
-        from . import models
-
-        return getattr(models, name)
-    if name in _MOVED_TO_REGISTRY:
-        from . import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,13 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["PROJECT_ROOT", "DATA_DIR", "WEIGHTS_DIR", "FIGURE_STYLE", "fast_mode", "pick", "import_tensorflow_quietly",
+           "ReproducibilityWarning", "onednn_enabled", "use_figure_style", "set_seed", "describe"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 WEIGHTS_DIR = DATA_DIR / "weights"
 
 
 def fast_mode() -> bool:
-    """True when the environment variable ``COURSE_FAST`` is set to 1/true/yes."""
+    """True when the environment variable ``COURSE_FAST`` is set to 1/true/yes.
+
+    Introduced in notebook 00.
+    """
     return os.environ.get("COURSE_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -27,6 +33,7 @@ def pick(full, fast):
     """Return ``fast`` in fast mode and ``full`` otherwise.
 
     >>> steps = pick(full=2000, fast=5)
+    Introduced in notebook 00.
     """
     return fast if fast_mode() else full
 
@@ -55,7 +62,10 @@ def import_tensorflow_quietly() -> None:
 
 class ReproducibilityWarning(UserWarning):
     """Weights were measured under another numerical setting (TensorFlow's oneDNN kernels on
-    or off, :func:`onednn_enabled`): decoded pixels may differ by one level from the recorded ones."""
+    or off, :func:`onednn_enabled`): decoded pixels may differ by one level from the recorded ones.
+
+    Raised by the weights loader for notebooks 03-12 and the command line.
+    """
 
 
 def onednn_enabled() -> bool | None:
@@ -71,6 +81,7 @@ def onednn_enabled() -> bool | None:
     Asks TensorFlow itself (its answer holds whatever the environment says
     now); without TensorFlow, reads the variable the same way and returns
     ``None`` when it leaves the choice to the CPU.
+    Recorded in the manifest; used by the weights loader and the command line.
     """
     try:
         import_tensorflow_quietly()
@@ -89,7 +100,10 @@ FIGURE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "le
 
 
 def use_figure_style() -> None:
-    """Apply :data:`FIGURE_STYLE` to matplotlib (a no-op without matplotlib)."""
+    """Apply :data:`FIGURE_STYLE` to matplotlib (a no-op without matplotlib).
+
+    Called by :func:`set_seed`, the first call of every notebook from notebook 00 on.
+    """
     try:
         import matplotlib
     except ImportError:
@@ -104,6 +118,7 @@ def set_seed(seed: int = 0) -> None:
     first cell of a notebook shows no start-up notices, and applies the
     course's figure style (:func:`use_figure_style`): every notebook calls this
     first, so every figure after it has text of 11 pt or more.
+    Introduced in notebook 00; every notebook's first cell calls it.
     """
     use_figure_style()
     random.seed(seed)
@@ -118,7 +133,10 @@ def set_seed(seed: int = 0) -> None:
 
 
 def describe() -> str:
-    """One line saying which mode the course runs in, for the top of each notebook."""
+    """One line saying which mode the course runs in, for the top of each notebook.
+
+    Introduced in notebook 00.
+    """
     if fast_mode():
         return "FAST mode (COURSE_FAST=1): tiny data and a few training steps, for tests."
     return "Full mode: real training runs and full-size data."

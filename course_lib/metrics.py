@@ -17,6 +17,9 @@ import functools
 
 import numpy as np
 
+__all__ = ["MS_SSIM_WEIGHTS", "mse", "psnr", "ms_ssim_scales", "ms_ssim", "ms_ssim_db", "bits_per_pixel",
+           "compression_ratio"]
+
 #: Per-scale weights of MS-SSIM (Wang, Simoncelli & Bovik 2003).
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _FILTER_SIZE = 11
@@ -35,7 +38,10 @@ def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def mse(original, reconstruction) -> float:
-    """Mean squared error over all pixels and channels, on the [0, 255] scale."""
+    """Mean squared error over all pixels and channels, on the [0, 255] scale.
+
+    Introduced in notebook 00.
+    """
     a, b = _as_float(original), _as_float(reconstruction)
     _check_pair(a, b)
     return float(np.mean((a - b) ** 2, dtype=np.float64))
@@ -45,6 +51,7 @@ def psnr(original, reconstruction, max_val: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB: 10 log10(max_val^2 / MSE).
 
     Returns ``inf`` for identical images (``tf.image.psnr`` gives inf there too).
+    Introduced in notebook 00.
     """
     import tensorflow as tf
 
@@ -54,7 +61,10 @@ def psnr(original, reconstruction, max_val: float = 255.0) -> float:
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
-    """How many MS-SSIM scales fit: the smallest scale must still hold the 11x11 filter."""
+    """How many MS-SSIM scales fit: the smallest scale must still hold the 11x11 filter.
+
+    Used by :func:`ms_ssim` (notebook 00).
+    """
     # tf.image.ssim_multiscale pads odd sides before each 2x downsampling, so
     # scale s (1-based) sees ceil(side / 2**(s-1)) pixels: 161 -> 81 -> 41 -> 21 -> 11.
     side = min(height, width)
@@ -70,6 +80,7 @@ def ms_ssim(original, reconstruction, max_val: float = 255.0) -> float:
     Uses 5 scales when the shorter side is >= 161 px and fewer on smaller
     images (renormalised weights); images below 11 px fall back to plain SSIM
     with a filter as large as the image.
+    Introduced in notebook 00.
     """
     import tensorflow as tf
 
@@ -99,12 +110,18 @@ def _ms_ssim_graph(scales: int, max_val: float):
 
 
 def ms_ssim_db(value: float) -> float:
-    """MS-SSIM on the decibel scale used in RD plots: -10 log10(1 - MS-SSIM)."""
+    """MS-SSIM on the decibel scale used in RD plots: -10 log10(1 - MS-SSIM).
+
+    The MS-SSIM axis of the RD plots from notebook 01 on.
+    """
     return float(-10.0 * np.log10(max(1.0 - value, 1e-10)))
 
 
 def bits_per_pixel(num_bytes: int, shape) -> float:
-    """Rate of a file in bits per pixel: 8 * bytes / (H * W). ``shape`` is (H, W, ...)."""
+    """Rate of a file in bits per pixel: 8 * bytes / (H * W). ``shape`` is (H, W, ...).
+
+    Introduced in notebook 00.
+    """
     h, w = int(shape[0]), int(shape[1])
     if h <= 0 or w <= 0:
         raise ValueError(f"shape must have positive height and width, got {shape}")
@@ -112,5 +129,8 @@ def bits_per_pixel(num_bytes: int, shape) -> float:
 
 
 def compression_ratio(num_bytes: int, shape) -> float:
-    """Raw 24-bit RGB size over compressed size (e.g. 24 bpp / 1 bpp = 24:1)."""
+    """Raw 24-bit RGB size over compressed size (e.g. 24 bpp / 1 bpp = 24:1).
+
+    Introduced in notebook 00.
+    """
     return 24.0 / bits_per_pixel(num_bytes, shape)

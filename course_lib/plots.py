@@ -22,6 +22,8 @@ from matplotlib.patches import Rectangle
 from .data import to_rgb8
 from .metrics import ms_ssim_db
 
+__all__ = ["CODEC_COLOURS", "OTHER_COLOURS", "codec_colour", "show_images", "compare", "rd_plot"]
+
 #: One colour per codec in every figure of the course (first match wins, on the lower-cased name). JPEG 4:2:0,
 #: the course's JPEG, is red; JPEG 4:4:4, its variant without chroma subsampling, pink.
 CODEC_COLOURS = (("hyperprior", "tab:orange"), ("restoration", "tab:brown"), ("learned", "tab:blue"),
@@ -34,7 +36,10 @@ OTHER_COLOURS = ("black", "tab:gray", "tab:cyan", "0.6")
 
 
 def codec_colour(name: str) -> str | None:
-    """The course's colour for a codec named ``name`` (e.g. "jpeg420", "learned hyperprior"), or None."""
+    """The course's colour for a codec named ``name`` (e.g. "jpeg420", "learned hyperprior"), or None.
+
+    Introduced in notebook 08 (the palette of every RD plot from notebook 01 on).
+    """
     lowered = str(name).lower()
     return next((colour for key, colour in CODEC_COLOURS if key in lowered), None)
 
