@@ -75,12 +75,12 @@ test-notebooks: setup
 KODAK_DIR ?= ../shared/kodak
 TRAIN_DIR ?= ../shared/train
 benchmarks: setup
-	$(BIN)/python -m course_lib.evaluate --data $(KODAK_DIR) --json docs/results/kodak_rd.json --plot docs/img/rd_kodak.png
-	$(BIN)/python -m course_lib.evaluate --data $(KODAK_DIR) --weights learned_hyperprior \
+	$(BIN)/python -m course_lib evaluate --data $(KODAK_DIR) --json docs/results/kodak_rd.json --plot docs/img/rd_kodak.png
+	$(BIN)/python -m course_lib evaluate --data $(KODAK_DIR) --weights learned_hyperprior \
 		--json docs/results/kodak_rd_hyperprior.json --plot docs/img/rd_kodak_hyperprior.png
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/codec_speed.py
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --json docs/results/training_speed.json
-	$(BIN)/python -m course_lib.evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
+	$(BIN)/python -m course_lib evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py --json docs/results/slider_latency.json
 	$(BIN)/python benchmarks/fuzz_bitstream.py --n 20000 --json docs/results/fuzz_bitstream.json
 

@@ -1,33 +1,49 @@
 """course_lib: the support library of the workbook "Residual networks for image
 compression and restoration".
 
-One module per course concept, each importable on its own:
+One module per course concept. Modules import only from the layers above them
+in this table (tests/test_layers.py checks the graph has no cycle); each
+declares its public names in ``__all__``, and each public name's docstring says
+which notebook introduces it.
 
-========================  =====================================================
-module                    concept (and the notebook that introduces it)
-========================  =====================================================
-``config``                fast mode, seeds, paths (00)
-``data``                  course photos, image folders, Kodak, training crops (00)
-``metrics``               PSNR, MS-SSIM, bits per pixel (00)
-``baselines``             JPEG, WebP, JPEG 2000, AVIF through Pillow (01)
-``rd``                    rate-distortion curves, Bjøntegaard delta rate (01)
-``plots``                 image grids, zoomed crops, error maps, RD plots (01)
-``blocks``                ``ResidualBlock``: y = x + F(x), plain/residual stacks (02)
-``gdn``                   GDN / IGDN nonlinearity (03)
-``codec``                 ``Encoder`` E, ``Decoder`` D, ``LearnedCodec`` (03, 06)
-``quantization``          rounding, uniform noise, straight-through (04)
-``entropy``               ``FactorizedPrior``: the learned entropy model (05)
-``bitstream``             range coding with constriction, the ``.rcz`` format (05)
-``training``, ``train``   rate-distortion training, shipping weights (07)
-``evaluate``              RD evaluation against the classical codecs (07)
-``restoration``           residual artefact removal: x~ = x^ + R(x^) (08)
-``widgets``               the compression-level slider demo: ``update()`` + widgets (09)
-``complexity``            MACs counted from layer shapes, TensorFlow's FLOP count (10)
-========================  =====================================================
+===============================  ==================================================
+module                           concept (and the notebook that introduces it)
+===============================  ==================================================
+``config``                       fast mode, seeds, paths, figure style (00)
+``json_files``                   JSON without NaN, written atomically
+``data``                         course photos, image folders, Kodak, crops (00)
+``metrics``, ``rd``              PSNR, MS-SSIM, bpp (00); RD curves, BD-rate (01)
+``checks``                       the exercises' self-checks (00)
+``baselines``, ``plots``         JPEG, WebP, JPEG 2000, AVIF (01); figures (01)
+``blocks``                       ``ResidualBlock``: y = x + F(x) (02)
+``gdn``, ``quantization``        GDN / IGDN (03); rounding, noise, STE (04)
+``range_coder``                  integer CDF tables, range coding (05)
+``bitstream``                    the ``.rcz`` file format (05, 06)
+``entropy``                      ``FactorizedPrior``: the learned prior (05)
+``tiling``                       halo tiling: big images, same result (06)
+``transforms``                   ``Encoder`` E, ``Decoder`` D (03, 06)
+``codec``                        ``LearnedCodec``: the factorized codec (06)
+``hyperprior``                   ``HyperpriorCodec``: the scale hyperprior (12)
+``registry``, ``models``         the weights manifest (no TensorFlow); load/save
+``restoration``                  x~ = x^ + R(x^): restoration network (08)
+``runs``, ``fitting``            run folders; the one resumable training loop
+``training``                     rate-distortion training of a codec (07)
+``restoration_training``         training a restoration network (08)
+``evaluate``                     RD evaluation against the classical codecs (07)
+``ship``                         weights into data/weights with provenance
+``complexity``                   MACs from layer shapes, TF's FLOP count (10)
+``demo_codecs``, ``demo``        the slider demo's pure layer: update() (09)
+``compare``, ``demo_render``     same-size comparison, wipe; pictures, plot (09)
+``demo_worker``                  the newest input wins (09)
+``demo_controls``, ``widgets``   the ipywidgets controls and controller (09)
+``cli``                          ``python -m course_lib <subcommand>``
+``train``                        ``python -m course_lib.train``, the older spelling
+===============================  ==================================================
 
-Command lines: ``python -m course_lib compress|decompress``,
-``python -m course_lib.train``, ``python -m course_lib.evaluate``,
-``python -m course_lib.baselines``.
+Command line: ``python -m course_lib compress|decompress|train|train-restoration|
+evaluate|baselines|restore|ship`` (``--help`` on each); the older
+``python -m course_lib.train``, ``.evaluate``, ``.baselines`` and
+``.restoration`` still work and run the same code.
 
 Images cross the library's boundary as ``uint8`` arrays of shape (H, W, 3) in
 [0, 255] unless a docstring says otherwise.

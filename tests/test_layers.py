@@ -150,3 +150,18 @@ def test_notebooks_use_only_the_public_surface():
     assert len(uses) > 50, "the scan found too few uses: is it reading the notebooks?"
     outside = sorted(f"{nb}: {m}.{n}" for (m, n), nb in uses.items() if n not in _public_surface(m))
     assert not outside, "notebooks use names outside the modules' __all__: " + ", ".join(outside)
+
+
+def test_package_docstring_lists_the_layers_in_import_order():
+    """course_lib/__init__.py's table is the map a reader starts from: every module, each below what it imports."""
+    import course_lib
+
+    order = []
+    for line in course_lib.__doc__.splitlines():
+        if line.startswith("``"):
+            order += re.findall(r"``(\w+)``", line.split("  ")[0])
+    assert sorted(order) == MODULES, f"modules missing from or unknown to the table: {set(order) ^ set(MODULES)}"
+    graph, seen = import_graph(), set()
+    for module in order:
+        assert graph[module] <= seen, f"{module} imports {sorted(graph[module] - seen)}, listed below it"
+        seen.add(module)
