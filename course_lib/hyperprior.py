@@ -36,10 +36,17 @@ the latents, h_a, h_s, the entropy models and the likelihoods).
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import layers, ops
 from scipy.special import ndtr
+
+try:
+    from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+except ImportError:  # then NumPy's BLAS keeps its threads in h_s (slower on a busy 2-core machine, same bits)
+    ThreadpoolController = None
 
 from . import bitstream
 from .bitstream import LATENT_LIMIT, EntropyTables
@@ -60,6 +67,7 @@ SCALE_BOUND = 0.11
 SCALE_TABLE = np.exp(np.linspace(np.log(SCALE_BOUND), np.log(256.0), 64))
 #: z has 4x fewer rows and columns than y: two stride-2 steps in h_a.
 HYPER_DOWNSAMPLING = 4
+_blas = None  # the ThreadpoolController of _one_blas_thread
 
 
 # --------------------------------------------------------------------------- the Gaussian conditional
@@ -224,6 +232,23 @@ def _depth_to_space(x: np.ndarray) -> np.ndarray:
     return x.reshape(h, w, 2, 2, c4 // 4).transpose(0, 2, 1, 3, 4).reshape(2 * h, 2 * w, c4 // 4)
 
 
+def _one_blas_thread():
+    """A context in which NumPy's BLAS computes on the calling thread only (as it was, without threadpoolctl).
+
+    h_s in float64 is a few hundred small matrix products (one per row and kernel offset). On the course's
+    2-core machine OpenBLAS spent more time handing each to a second thread than computing it: 25-35 ms on
+    one thread, 0.1-4.5 s on two while another job kept the cores busy, and its idle threads then competed
+    with TensorFlow's decoder. The products are the same bits on one thread or two (OpenBLAS shares out rows
+    and columns, never the terms of a sum; checked on the shipped model and on random layers).
+    """
+    global _blas
+    if ThreadpoolController is None:
+        return contextlib.nullcontext()
+    if _blas is None:  # made once: finding the loaded BLAS libraries takes a few milliseconds
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
 def hyper_synthesis_float64(hyper_decoder: HyperDecoder, z_hat: np.ndarray):
     """h_s of one image in float64 NumPy: z_hat (h', w', K) -> (means, scales), each (4h', 4w', M).
 
@@ -234,15 +259,16 @@ def hyper_synthesis_float64(hyper_decoder: HyperDecoder, z_hat: np.ndarray):
     :data:`SCALE_BOUND`. Introduced in notebook 12.
     """
     x = np.asarray(z_hat, np.float64)
-    for layer in hyper_decoder.stack:
-        if isinstance(layer, SubPixelConv2D):
-            conv = layer.conv
-            x = _depth_to_space(_conv_same_float64(x, ops.convert_to_numpy(conv.kernel),
-                                                   ops.convert_to_numpy(conv.bias)))
-        elif isinstance(layer, layers.Conv2D):
-            x = _conv_same_float64(x, ops.convert_to_numpy(layer.kernel), ops.convert_to_numpy(layer.bias))
-        else:  # ReLU
-            x = np.maximum(x, 0.0)
+    with _one_blas_thread():
+        for layer in hyper_decoder.stack:
+            if isinstance(layer, SubPixelConv2D):
+                conv = layer.conv
+                x = _depth_to_space(_conv_same_float64(x, ops.convert_to_numpy(conv.kernel),
+                                                       ops.convert_to_numpy(conv.bias)))
+            elif isinstance(layer, layers.Conv2D):
+                x = _conv_same_float64(x, ops.convert_to_numpy(layer.kernel), ops.convert_to_numpy(layer.bias))
+            else:  # ReLU
+                x = np.maximum(x, 0.0)
     means, raw = np.split(x, 2, axis=-1)
     scales = np.logaddexp(0.0, raw)  # softplus
     return means, np.maximum(scales, SCALE_BOUND)
@@ -408,17 +434,19 @@ class HyperpriorCodec(LearnedCodec):
             digest.update(np.ascontiguousarray(ops.convert_to_numpy(weight), "<f4").tobytes())
         return digest.digest()
 
-    def compress(self, image, rate: float = 0.0, encoded: np.ndarray | None = None) -> bytes:
-        """Compress a uint8 image to ``.rcz`` version-2 bytes (z's stream, then y's)."""
+    def _code(self, image, rate, encoded):
+        """(a version-2 file: z's stream, then y's; y_hat = residuals + means, which the decoder
+        rebuilds from; the snapped rate; (H, W)) of a uint8 image, as ``LearnedCodec._code``."""
         self._require_tables()
         image = to_rgb8(image)
         rate_byte, rate = self._snap_rate(rate)
         parts = self.analyse_all(image, rate, encoded)
         rows = scale_indices(parts["scales"])
-        return bitstream.pack_hyperprior(
+        data = bitstream.pack_hyperprior(
             np.transpose(parts["z_hat"], (2, 0, 1)), self.tables,
             np.transpose(parts["residuals"], (2, 0, 1)), np.transpose(rows, (2, 0, 1)), self.scale_tables,
             self.model_key, image.shape[0], image.shape[1], rate_byte)
+        return data, parts["y_hat"], rate, image.shape[:2]
 
     def decompress(self, data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         """Decode ``.rcz`` version-2 bytes to a uint8 RGB image (H, W, 3).

@@ -173,6 +173,31 @@ def test_encoding_once_serves_every_rate(photo):
         codec.analyse(photo[:64, :64], 0.0, encoded=encoded)
 
 
+def test_compress_and_reconstruct_is_the_file_and_what_it_decodes_to(photo):
+    codec = small_codec(num_rates=2)
+    codec.update_tables()
+    image = photo[:90, :130]
+    for rate in (0.0, 0.4, 1.0):
+        data, picture = codec.compress_and_reconstruct(image, rate, encoded=codec.encode(image))
+        assert data == codec.compress(image, rate)
+        assert picture.dtype == np.uint8 and picture.shape == image.shape
+        np.testing.assert_array_equal(picture, codec.decompress(data))
+
+
+def test_the_transforms_run_as_graphs_with_the_eager_layers_bits(photo):
+    """encode() and synthesise() run E and D as TensorFlow graphs (faster); the numbers are the eager
+    layers', bit for bit, at every tile size the graph serves."""
+    codec = small_codec(tile=1000)
+    for image in (photo[:96, :160], photo[:37, :70]):
+        x = np.pad(image, ((0, -image.shape[0] % 16), (0, -image.shape[1] % 16), (0, 0)), mode="edge")
+        y = ops.convert_to_numpy(codec.encoder(x[None].astype(np.float32) / 255.0))[0]
+        np.testing.assert_array_equal(codec.encode(image), y)
+        latents = codec.analyse(image)
+        x_hat = ops.convert_to_numpy(codec.decoder(latents[None].astype(np.float32) / GAIN))[0]
+        expected = np.round(np.clip(x_hat, 0.0, 1.0)[:image.shape[0], :image.shape[1]] * 255.0).astype(np.uint8)
+        np.testing.assert_array_equal(codec.synthesise(latents, 0.0, *image.shape[:2]), expected)
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (17, 33), (512, 768), (768, 512), (20, 30, 4), (16, 16, 1), (33, 17, 2)])
 def test_any_size_gray_and_rgba_round_trip(codec, shape):
     rng = np.random.default_rng(sum(shape))

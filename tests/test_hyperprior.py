@@ -16,8 +16,9 @@ from course_lib.bitstream import BitstreamError, decode_symbols, encode_symbols
 from course_lib.codec import LearnedCodec
 from course_lib.models import WeightsError, load_codec, save_codec
 from course_lib.data import course_photo
-from course_lib.hyperprior import (SCALE_BOUND, SCALE_TABLE, GaussianConditional, HyperpriorCodec,
+from course_lib.hyperprior import (SCALE_BOUND, SCALE_TABLE, GaussianConditional, HyperDecoder, HyperpriorCodec,
                                    gaussian_tables, hyper_synthesis_float64, scale_indices)
+from course_lib.transforms import SubPixelConv2D
 from course_lib.training import COMPRESSAI_LAMBDAS, RateDistortionTrainer
 
 LAMBDAS = (0.0018, 0.013, 0.0932)
@@ -102,6 +103,44 @@ def test_round_trip_equals_quantized_forward(codec, photo, rate):
     decoded = codec.decompress(data)
     assert decoded.shape == photo.shape and decoded.dtype == np.uint8
     assert np.array_equal(decoded, codec.quantized_forward(photo, rate))
+
+
+def test_compress_and_reconstruct_is_the_file_and_what_it_decodes_to(codec, photo):
+    for rate in (0.0, 1.5):
+        data, picture = codec.compress_and_reconstruct(photo, rate)
+        assert data == codec.compress(photo, rate)
+        np.testing.assert_array_equal(picture, codec.decompress(data))
+
+
+def test_float64_side_information_is_the_same_on_one_blas_thread_or_many():
+    """hyper_synthesis_float64 keeps NumPy's BLAS on one thread (faster on a busy 2-core machine); the
+    products it sums, kernel offset by kernel offset, are what the default threads give, bit for bit.
+    Shipped-size layers, so that BLAS would share the products out among threads."""
+    decoder = HyperDecoder(64, 128)
+    decoder.build((1, None, None, 64))
+    rng = np.random.default_rng(3)
+    for layer in decoder.stack:
+        for weight in layer.weights:
+            weight.assign(rng.normal(0.0, 0.05, weight.shape).astype(np.float32))
+    z = rng.integers(-6, 7, (8, 12, 64)).astype(np.float64)
+    x = z
+    for layer in decoder.stack:  # the same sums with BLAS as it comes
+        if isinstance(layer, (SubPixelConv2D, keras.layers.Conv2D)):
+            conv = layer.conv if isinstance(layer, SubPixelConv2D) else layer
+            kernel = ops.convert_to_numpy(conv.kernel).astype(np.float64)
+            padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+            h, w = x.shape[:2]
+            x = np.broadcast_to(ops.convert_to_numpy(conv.bias).astype(np.float64), (h, w, kernel.shape[-1])).copy()
+            for i in range(3):
+                for j in range(3):
+                    x += padded[i:i + h, j:j + w] @ kernel[i, j]
+            if isinstance(layer, SubPixelConv2D):
+                x = x.reshape(h, w, 2, 2, -1).transpose(0, 2, 1, 3, 4).reshape(2 * h, 2 * w, -1)
+        else:
+            x = np.maximum(x, 0.0)
+    means, scales = hyper_synthesis_float64(decoder, z)
+    np.testing.assert_array_equal(means, x[..., :128])
+    np.testing.assert_array_equal(scales, np.maximum(np.logaddexp(0.0, x[..., 128:]), SCALE_BOUND))
 
 
 def test_file_size_matches_the_estimate(codec, photo):
