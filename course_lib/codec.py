@@ -247,8 +247,8 @@ class LearnedCodec(keras.Model):
                            scale_in, scale_out)
 
     def _inference_graph(self, transform, channels: int):
-        """``transform`` (E or D) as a TensorFlow graph for float32 batches of ``channels`` channels, traced
-        once for every tile size (cached per layer).
+        """``transform`` (E, D or the hyperprior's h_a) as a TensorFlow graph for float32 batches of
+        ``channels`` channels, traced once for every size (cached per layer).
 
         The graph runs the same kernels as the eager layer, so its result is the same bit for bit, with less
         Python per layer (about 15 % less time for the decoder of a Kodak image). XLA (``jit_compile=True``)

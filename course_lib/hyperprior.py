@@ -360,7 +360,8 @@ class HyperpriorCodec(LearnedCodec):
         h, w = latents_gained.shape[:2]
         padded = np.pad(latents_gained, ((0, -h % HYPER_DOWNSAMPLING), (0, -w % HYPER_DOWNSAMPLING), (0, 0)),
                         mode="edge")
-        z = ops.convert_to_numpy(self.hyper_encoder(padded[None].astype(np.float32)))[0]
+        h_a = self._inference_graph(self.hyper_encoder, self.latent_channels)  # as a graph: same bits, faster
+        z = ops.convert_to_numpy(h_a(padded[None].astype(np.float32)))[0]
         if not np.all(np.isfinite(z)):
             raise ValueError("the hyper-encoder produced NaN or infinite values (broken weights?)")
         return np.clip(np.round(z), -LATENT_LIMIT, LATENT_LIMIT).astype(np.int32)
