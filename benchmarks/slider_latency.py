@@ -12,6 +12,11 @@ Prints one JSON object:
   before (the image is already encoded: gain, rounding, range coding, decoder,
   PSNR, MS-SSIM); ``first_visit_max_ms`` the slowest of them, and
   ``first_visit_jpeg_ms`` the same for new JPEG qualities;
+* ``first_visit_parts_ms``: where a first visit's time goes, medians at
+  three more new rates: ``file`` (``compress``: gain, rounding, for the
+  hyperprior h_a and h_s, range coding), ``file_and_picture``
+  (``compress_and_reconstruct``, what the demo calls: the file plus the
+  decoder), ``ms_ssim`` and ``psnr`` of the picture;
 * ``first_image_ms``: the very first ``update`` of the image (encoder, the
   point, and the RD curves of the learned codec and JPEG);
 * ``widget_p50_ms``, ``widget_p95_ms``: the same cached moves through the
@@ -67,6 +72,21 @@ def timed(function, *args) -> tuple[float, object]:
     return (time.perf_counter() - start) * 1000.0, value
 
 
+def first_visit_parts(codec, image: np.ndarray, rates) -> dict[str, float]:
+    """Median milliseconds of the steps of a first visit at ``rates`` (the image already encoded)."""
+    from course_lib import metrics
+
+    encoded = codec.encode(image)
+    times = {"file": [], "file_and_picture": [], "ms_ssim": [], "psnr": []}
+    for rate in rates:
+        times["file"].append(timed(codec.compress, image, rate, encoded)[0])
+        milliseconds, (_, picture) = timed(codec.compress_and_reconstruct, image, rate, encoded)
+        times["file_and_picture"].append(milliseconds)
+        times["ms_ssim"].append(timed(metrics.ms_ssim, image, picture)[0])
+        times["psnr"].append(timed(metrics.psnr, image, picture)[0])
+    return {name: round(float(np.median(values)), 1) for name, values in times.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", help="also write the result to this file")
@@ -94,6 +114,7 @@ def main(argv=None) -> int:
     first_image_ms, _ = timed(update, State(image=image, codec=learned, level=2.0))
     new_rates = tuple(r + 0.5 for r in range(top))[:5]
     first_learned = [timed(update, State(image=image, codec=learned, level=r))[0] for r in new_rates]
+    parts = first_visit_parts(widgets.learned_codec(learned), image, tuple(r + 0.25 for r in range(top))[:3])
     new_qualities = (15, 25, 35, 45, 55)
     first_jpeg = [timed(update, State(image=image, codec="jpeg420", level=q))[0] for q in new_qualities]
 
@@ -126,6 +147,7 @@ def main(argv=None) -> int:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "first_visit_max_ms": round(max(first_learned), 1),
         "first_visit_jpeg_ms": round(float(np.median(first_jpeg)), 1),
+        "first_visit_parts_ms": parts,
         "first_image_ms": round(first_image_ms, 1),
         "widget_p50_ms": round(float(np.percentile(widget_moves, 50)), 1),
         "widget_p95_ms": round(float(np.percentile(widget_moves, 95)), 1),
