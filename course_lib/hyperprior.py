@@ -44,7 +44,7 @@ from keras import layers, ops
 from scipy.special import ndtr
 
 try:
-    from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+    from threadpoolctl import ThreadpoolController  # pinned in requirements.txt (and a scikit-learn dependency)
 except ImportError:  # then NumPy's BLAS keeps its threads in h_s (slower on a busy 2-core machine, same bits)
     ThreadpoolController = None
 
