@@ -19,29 +19,7 @@ from course_lib.data import ImageLoadError, course_photo
 from course_lib.demo import State, read_upload, update
 from course_lib.demo_render import comparison_frame, ratio_text, result_frame, setting_text
 from course_lib.demo_worker import NewestInputWins
-
-needs_learned = pytest.mark.skipif("learned" not in demo_codecs.available_codecs(),
-                                   reason="the learned codec's weights are missing (data/weights)")
-needs_hyperprior = pytest.mark.skipif("hyperprior" not in demo_codecs.available_codecs(),
-                                      reason="the hyperprior codec's weights are missing (data/weights)")
-REFERENCE = demo_codecs.reference_codec()  # the best learned codec shipped: what match_bpp and the plot compare with
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return course_photo("astronaut")[:96, 160:288].copy()  # 96 x 128: quick for every codec
-
-
-@pytest.fixture(scope="module")
-def medium():
-    return course_photo("astronaut")[:256, 128:448].copy()  # big enough that JPEG headers do not dominate
-
-
-def png(array, mode=None) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
-    return buffer.getvalue()
-
+from demo_fixtures import REFERENCE, medium, needs_hyperprior, needs_learned, photo, png  # noqa: F401  (fixtures)
 
 
 # --------------------------------------------------------------------------- update()
@@ -262,7 +240,6 @@ def test_a_compression_ratio_reads_well_even_for_a_one_pixel_image():
     assert ratio_text(result.compression_ratio).endswith("(the file is larger than the raw pixels)")
     assert not ratio_text(result.compression_ratio).startswith("0 :")
     assert ratio_text(24.4) == "24 : 1" and ratio_text(3.46) == "3.5 : 1"
-
 
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_decoded(monkeypatch):

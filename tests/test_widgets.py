@@ -12,31 +12,10 @@ import pytest
 from PIL import Image
 
 from course_lib import demo_codecs, widgets
-from course_lib.data import course_photo
 from course_lib.demo_codecs import CODEC_LABELS, PRESETS, learned_codec
 from course_lib.demo import update
 from course_lib.demo_controls import STYLESHEET
-
-needs_learned = pytest.mark.skipif("learned" not in demo_codecs.available_codecs(),
-                                   reason="the learned codec's weights are missing (data/weights)")
-REFERENCE = demo_codecs.reference_codec()  # the best learned codec shipped: what match_bpp and the plot compare with
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return course_photo("astronaut")[:96, 160:288].copy()  # 96 x 128: quick for every codec
-
-
-@pytest.fixture(scope="module")
-def medium():
-    return course_photo("astronaut")[:256, 128:448].copy()  # big enough that JPEG headers do not dominate
-
-
-def png(array, mode=None) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
-    return buffer.getvalue()
-
+from demo_fixtures import REFERENCE, medium, needs_learned, photo, png  # noqa: F401  (fixtures)
 
 
 # --------------------------------------------------------------------------- the widgets
