@@ -41,6 +41,7 @@ from .bitstream import MAX_FILE_BYTES, check_sizes, read_header  # noqa: E402  (
 from .config import ReproducibilityWarning, import_tensorflow_quietly  # noqa: E402
 from .data import (MAX_PIXELS, ImageLoadWarning, image_format, image_paths, load_image, read_file,  # noqa: E402
                    save_image, write_file)
+from .metrics import bits_per_pixel  # noqa: E402  (NumPy only at import)
 from .registry import entry_for_model_id, find_entry, read_verified, tables_from_bytes  # noqa: E402
 from .runs import CODEC_WEIGHTS, read_record, run_kind  # noqa: E402
 
@@ -376,7 +377,7 @@ def _compress(args, argv) -> None:
     data = codec.compress(image, rate=args.rate)
     write_file(args.output, data)
     print(f"{args.input}: {image.shape[1]}x{image.shape[0]} -> {len(data)} bytes "
-          f"({8 * len(data) / (image.shape[0] * image.shape[1]):.3f} bpp) in {args.output}")
+          f"({bits_per_pixel(len(data), image.shape):.3f} bpp) in {args.output}")
 
 
 def _decompress(args, argv) -> None:
