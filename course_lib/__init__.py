@@ -10,6 +10,7 @@ which notebook introduces it.
 module                           concept (and the notebook that introduces it)
 ===============================  ==================================================
 ``config``                       fast mode, seeds, paths, figure style (00)
+``progress``                     one progress line a saved notebook keeps (02)
 ``json_files``                   JSON without NaN, written atomically
 ``data``                         course photos, image folders, Kodak, crops (00)
 ``metrics``, ``rd``              PSNR, MS-SSIM, bpp (00); RD curves, BD-rate (01)

@@ -9,6 +9,9 @@ folder (:mod:`course_lib.runs`). ``keras.Model.fit`` runs with three callbacks:
 * :class:`RunRecorder`: after every epoch, the weights and ``RUN/history.json`` (metrics, steps,
   wall time summed over resumed runs, machine, date), so that a run stopped at any moment still
   says how far it got and how long it took.
+
+:class:`ProgressCallback` shows a notebook's training as one line of text that a saved notebook keeps
+(notebooks 02, 06-08 fit with ``verbose=0`` and this callback).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import keras
 import tensorflow as tf
 
 from .json_files import write_json
+from .progress import StatusLine, format_seconds
 from .runs import machine, read_history
 
-__all__ = ["RunRecorder", "fit_resumable", "start_run"]
+__all__ = ["ProgressCallback", "RunRecorder", "fit_resumable", "start_run"]
 
 
 def start_run(config) -> Path:
@@ -69,6 +73,58 @@ class RunRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.save(self.out)
         write_json(self.out / "history.json", self.record())
+
+
+def _metrics_text(logs: dict) -> str:
+    return " · ".join(f"{name} {float(value):.4g}" for name, value in logs.items())
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Keras training shown as one line that a saved notebook keeps (a :class:`course_lib.progress.StatusLine`).
+
+    While it runs, at most twice a second: ``"training: epoch 3/10 · step 120/500 · loss 1.234 · 45 s"``; when
+    it ends: ``"training: 10 epochs done in 2 min 05 s · loss 1.198 · val_loss 1.243"``, the last epoch's
+    metrics (training, then validation). Pass it with ``verbose=0`` (Keras' own bar writes terminal codes).
+
+    >>> model.fit(data, epochs=10, verbose=0, callbacks=[ProgressCallback("codec")])
+    Introduced in notebook 06.
+    """
+
+    def __init__(self, desc: str = "training", enabled: bool = True):
+        super().__init__()
+        self.desc, self.enabled = desc, enabled
+        self.line, self.epoch, self.epoch_logs, self.started = None, 0, {}, time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self.line, self.epoch, self.epoch_logs = StatusLine(enabled=self.enabled), 0, {}
+        self.started = time.monotonic()
+        self.line.show(f"{self.desc}: starting", force=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.line is None or not self.line.due():
+            return
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        parts = [f"epoch {self.epoch + 1}/{epochs}", f"step {batch + 1}" + (f"/{steps}" if steps else "")]
+        if logs and "loss" in logs:
+            parts.append(f"loss {float(logs['loss']):.4g}")
+        parts.append(format_seconds(time.monotonic() - self.started))
+        self.line.show(f"{self.desc}: " + " · ".join(parts))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_logs = dict(logs or {})
+
+    def on_train_end(self, logs=None):
+        if self.line is None:
+            return
+        done = self.epoch + 1 if self.epoch_logs else self.epoch
+        text = (f"{self.desc}: {done} epoch{'s' if done != 1 else ''} done in "
+                f"{format_seconds(time.monotonic() - self.started)}")
+        train = {k: v for k, v in self.epoch_logs.items() if not k.startswith("val_")}
+        val = {k: v for k, v in self.epoch_logs.items() if k.startswith("val_")}
+        self.line.close(" · ".join(part for part in (text, _metrics_text(train), _metrics_text(val)) if part))
 
 
 def fit_resumable(model: keras.Model, dataset, out, epochs: int, steps_per_epoch: int,
