@@ -54,6 +54,7 @@ from PIL import Image, features
 from . import metrics
 from .data import load_folder, load_image, to_rgb8
 from .json_files import nan_to_none, write_json  # noqa: F401  (nan_to_none: benchmarks/model_size.py imports it here)
+from .progress import progress as progress_line
 from .rd import bd_rate, rd_table
 
 __all__ = ["ALL_CODECS", "DEFAULT_QUALITIES", "QUALITY_RANGE", "QUALITY_STEPS_PER_UNIT", "CodecResult",
@@ -231,15 +232,13 @@ def rd_curve(images, codec: str, qualities: Sequence | None = None, msssim: bool
         qualities: quality settings (default :data:`DEFAULT_QUALITIES`).
         msssim: also compute MS-SSIM (otherwise ``nan``).
         workers: processes used for encoding/decoding (metrics stay in this process).
-        progress: show a tqdm progress bar.
+        progress: show progress (:func:`course_lib.progress.progress`: a line in a notebook, a tqdm bar in a terminal).
 
     Returns:
         ``{"quality": [...], "bpp": [...], "psnr": [...], "msssim": [...]}``, one
         entry per quality: the mean over images of bpp, RGB PSNR (dB) and MS-SSIM.
     Introduced in notebook 01.
     """
-    from tqdm.auto import tqdm
-
     _check_codec(codec)
     images = image_list(images)
     qualities = list(DEFAULT_QUALITIES[codec] if qualities is None else qualities)
@@ -249,8 +248,7 @@ def rd_curve(images, codec: str, qualities: Sequence | None = None, msssim: bool
     ssim = np.full(len(jobs), np.nan)
 
     def measure(outputs):
-        bar = tqdm(outputs, total=len(jobs), desc=codec, disable=not progress, leave=False)
-        for i, (num_bytes, decoded) in enumerate(bar):
+        for i, (num_bytes, decoded) in enumerate(progress_line(outputs, desc=codec, total=len(jobs), enabled=progress)):
             original = jobs[i][0]
             bpp[i] = metrics.bits_per_pixel(num_bytes, original.shape)
             psnr[i] = metrics.psnr(original, decoded)

@@ -34,6 +34,7 @@ from .data import load_folder
 from .json_files import write_json
 from .models import load_codec
 from .plots import rd_plot
+from .progress import progress as progress_line
 from .rd import bd_rate, bd_window, rd_points, rd_table
 from .registry import DEFAULT_MODEL, WeightsError, find_entry
 from .restoration import (DEFAULT_MODEL as RESTORATION_MODEL, LEARNED_MODEL, benchmark_summary,
@@ -55,25 +56,20 @@ def learned_rd_curve(codec, images, rates: Sequence[float] | None = None, msssim
     compressed with ``codec.compress`` and decoded with ``codec.decompress``.
     Introduced in notebook 07.
     """
-    from tqdm.auto import tqdm
-
     images = image_list(images)
     rates = list(range(codec.num_rates)) if rates is None else list(rates)
+    jobs = [(rate, image) for rate in rates for image in images]
+    rows = []
+    for rate, image in progress_line(jobs, desc="learned codec", enabled=progress):
+        data = codec.compress(image, rate)
+        decoded = codec.decompress(data)
+        rows.append((metrics.bits_per_pixel(len(data), image.shape), metrics.psnr(image, decoded),
+                     metrics.ms_ssim(image, decoded) if msssim else np.nan))
     curve = {"rate": rates, "bpp": [], "psnr": [], "msssim": []}
-    bar = tqdm(total=len(rates) * len(images), desc="learned codec", disable=not progress, leave=False)
-    for rate in rates:
-        bpp, psnr, ssim = [], [], []
-        for image in images:
-            data = codec.compress(image, rate)
-            decoded = codec.decompress(data)
-            bpp.append(metrics.bits_per_pixel(len(data), image.shape))
-            psnr.append(metrics.psnr(image, decoded))
-            ssim.append(metrics.ms_ssim(image, decoded) if msssim else np.nan)
-            bar.update()
-        curve["bpp"].append(float(np.mean(bpp)))
-        curve["psnr"].append(float(np.mean(psnr)))
-        curve["msssim"].append(float(np.mean(ssim)))
-    bar.close()
+    for k in range(len(rates)):
+        group = rows[k * len(images):(k + 1) * len(images)]  # this rate's images
+        for column, key in enumerate(("bpp", "psnr", "msssim")):
+            curve[key].append(float(np.mean([row[column] for row in group])))
     return curve
 
 

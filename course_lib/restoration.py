@@ -56,6 +56,7 @@ from .data import sha256_file, to_rgb8
 from .models import load_weights_from_bytes
 from .registry import (BOOLEAN, MANIFEST, WeightsError, check_config, entry_file, find_entry, integer_in, read_manifest,
                        read_verified, write_manifest)
+from .progress import progress as progress_line
 from .tiling import apply_tiled
 
 __all__ = ["BENCHMARK_QUALITIES", "DEFAULT_MODEL", "LEARNED_MODEL", "RestorationNet", "benchmark_summary",
@@ -371,36 +372,31 @@ def evaluate_restoration(model: RestorationNet, images, qualities: Sequence[int]
     the images (the delta is the mean of the per-image differences).
     Introduced in notebook 08.
     """
-    from tqdm.auto import tqdm
-
-
     images = image_list(images)
     similarity = metrics.ms_ssim if msssim else (lambda a, b: float("nan"))
     conditions = [(f"jpeg_q{q}", "jpeg", q) for q in qualities]
     if codec is not None:
         rates = list(range(codec.num_rates)) if codec_rates is None else list(codec_rates)
         conditions += [(f"learned_rate{r:g}", "codec", r) for r in rates]
-    bar = tqdm(total=len(conditions) * len(images), desc="restoration", disable=not progress, leave=False)
+    jobs = [(condition, image) for condition in conditions for image in images]
+    rows_of = {name: [] for name, _, _ in conditions}
+    for (name, kind, setting), image in progress_line(jobs, desc="restoration", enabled=progress):
+        if kind == "jpeg":
+            result = compress_with(image, "jpeg420", setting, msssim=False)
+            num_bytes, degraded = result.num_bytes, result.decoded
+        else:
+            data = codec.compress(image, setting)
+            num_bytes, degraded = len(data), codec.decompress(data)
+        repaired = restore(degraded, model if kind == "jpeg" or codec_model is None else codec_model)
+        rows_of[name].append((metrics.bits_per_pixel(num_bytes, image.shape),
+                              metrics.psnr(image, degraded), metrics.psnr(image, repaired),
+                              similarity(image, degraded), similarity(image, repaired)))
     results = {}
-    for name, kind, setting in conditions:
-        rows = []
-        for image in images:
-            if kind == "jpeg":
-                result = compress_with(image, "jpeg420", setting, msssim=False)
-                num_bytes, degraded = result.num_bytes, result.decoded
-            else:
-                data = codec.compress(image, setting)
-                num_bytes, degraded = len(data), codec.decompress(data)
-            repaired = restore(degraded, model if kind == "jpeg" or codec_model is None else codec_model)
-            rows.append((metrics.bits_per_pixel(num_bytes, image.shape),
-                         metrics.psnr(image, degraded), metrics.psnr(image, repaired),
-                         similarity(image, degraded), similarity(image, repaired)))
-            bar.update()
+    for name, rows in rows_of.items():
         bpp, psnr_before, psnr_after, ssim_before, ssim_after = np.mean(rows, axis=0)
         results[name] = {"bpp": float(bpp), "psnr_before": float(psnr_before), "psnr_after": float(psnr_after),
                          "delta_psnr": float(psnr_after - psnr_before), "msssim_before": float(ssim_before),
                          "msssim_after": float(ssim_after), "delta_msssim": float(ssim_after - ssim_before)}
-    bar.close()
     return results
 
 
