@@ -74,7 +74,7 @@ class Comparison:
 
 
 def result_label(result: Result) -> str:
-    """``"JPEG (4:2:0): 12,345 bytes, 0.251 bpp, 29.14 dB"``: what a panel's caption says. Notebook 09."""
+    """``"JPEG 4:2:0: 12,345 bytes, 0.251 bpp, 29.14 dB"``: what a panel's caption says. Notebook 09."""
     return (f"{CODEC_LABELS[result.codec]}: {result.num_bytes:,} bytes, {result.bpp:.3f} bpp, "
             f"{result.psnr:.2f} dB")
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from . import baselines
 from .models import load_codec
+from .plots import CODEC_NAMES
 from .registry import WeightsError
 from .restoration import is_shipped, load_restorer, model_for
 
@@ -44,14 +45,15 @@ __all__ = ["CODECS", "LEARNED_MODELS", "CODEC_LABELS", "BASE_CODEC", "LevelRange
 CODECS = ("hyperprior", "learned", "jpeg420", "webp", "jpeg2000", "learned+restoration", "jpeg+restoration")
 #: The learned codecs: name in the demo -> shipped model in ``data/weights/manifest.json``, best first.
 LEARNED_MODELS = {"hyperprior": "learned_hyperprior", "learned": "learned_codec"}
-#: What the menus, titles and the RD plot's legend call each codec.
+#: What the menus, titles and the RD plot's legend call each codec: the names of every figure
+#: (:data:`course_lib.plots.CODEC_NAMES`), plus the restoration variants.
 CODEC_LABELS = {
-    "hyperprior": "learned (hyperprior)",
-    "learned": "learned (factorized)",
-    "jpeg420": "JPEG (4:2:0)",
-    "webp": "WebP",
-    "jpeg2000": "JPEG 2000",
-    "learned+restoration": "learned (factorized) + restoration",
+    "hyperprior": CODEC_NAMES["learned_hyperprior"],
+    "learned": CODEC_NAMES["learned_codec"],
+    "jpeg420": CODEC_NAMES["jpeg420"],
+    "webp": CODEC_NAMES["webp"],
+    "jpeg2000": CODEC_NAMES["jpeg2000"],
+    "learned+restoration": CODEC_NAMES["learned_codec"] + " + restoration",
     "jpeg+restoration": "JPEG + restoration",
 }
 #: The codec that does the compressing, for each name (restoration runs after its decoder).

@@ -22,7 +22,8 @@ from matplotlib.patches import Rectangle
 from .data import to_rgb8
 from .metrics import ms_ssim_db
 
-__all__ = ["CODEC_COLOURS", "OTHER_COLOURS", "codec_colour", "show_images", "compare", "rd_plot"]
+__all__ = ["CODEC_COLOURS", "OTHER_COLOURS", "CODEC_NAMES", "codec_colour", "display_name", "show_images",
+           "compare", "image_colorbar", "rd_plot"]
 
 #: One colour per codec in every figure of the course (first match wins, on the lower-cased name). JPEG 4:2:0,
 #: the course's JPEG, is red; JPEG 4:4:4, its variant without chroma subsampling, pink.
@@ -30,6 +31,12 @@ CODEC_COLOURS = (("hyperprior", "tab:orange"), ("restoration", "tab:brown"), ("l
                  ("factorized", "tab:blue"), ("jpeg2000", "tab:purple"), ("jpeg 2000", "tab:purple"),
                  ("webp", "tab:green"), ("avif", "tab:olive"), ("jpeg444", "tab:pink"), ("4:4:4", "tab:pink"),
                  ("jpeg", "tab:red"))
+
+#: What figures and the demo call each codec: the codec names of :mod:`course_lib.baselines` and the shipped
+#: learned models (``data/weights/manifest.json``) -> the names the prose uses. The one list: the slider demo's
+#: labels (:data:`course_lib.demo_codecs.CODEC_LABELS`) are built from it.
+CODEC_NAMES = {"jpeg420": "JPEG 4:2:0", "jpeg444": "JPEG 4:4:4", "webp": "WebP", "jpeg2000": "JPEG 2000",
+               "avif": "AVIF", "learned_codec": "learned (factorized)", "learned_hyperprior": "learned (hyperprior)"}
 
 #: Colours for curves that are not a codec of the palette (e.g. "our 8x8 DCT"), in order: none is a codec's colour.
 OTHER_COLOURS = ("black", "tab:gray", "tab:cyan", "0.6")
@@ -44,7 +51,16 @@ def codec_colour(name: str) -> str | None:
     return next((colour for key, colour in CODEC_COLOURS if key in lowered), None)
 
 
-_METRIC_LABELS = {"psnr": "PSNR (dB, RGB)", "msssim": "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)"}
+def display_name(name: str) -> str:
+    """What a legend calls the curve ``name``: "JPEG 4:2:0" for "jpeg420" (:data:`CODEC_NAMES`), any other name as is.
+
+    Introduced in notebook 01 (the legends of its RD plots).
+    """
+    return CODEC_NAMES.get(name, name)
+
+
+# MS-SSIM in dB is -10 log10(1 - MS-SSIM): rd_plot's docstring and notebook 01's prose give the formula.
+_METRIC_LABELS = {"psnr": "PSNR (dB, RGB)", "msssim": "MS-SSIM (dB)"}
 
 
 def _named(images, titles) -> tuple[list[np.ndarray], list[str]]:
@@ -127,7 +143,7 @@ def compare(original, reconstruction, crop: tuple[int, int, int] | None = None,
     panels = (a, b, error)
     names = (titles[0], f"{titles[1]}  ({psnr(a, b):.2f} dB)", f"{titles[2]} (mean over RGB)")
 
-    fig = Figure(figsize=(12, 8), layout="constrained")
+    fig = Figure(figsize=(11, 7.4), layout="constrained")   # 11 in at most: wider images are shrunk on screen
     axes = fig.subplots(2, 3)
     for col, (panel, name) in enumerate(zip(panels, names)):
         style = dict(cmap="inferno", vmin=0, vmax=scale) if panel.ndim == 2 else {}
@@ -145,8 +161,22 @@ def compare(original, reconstruction, crop: tuple[int, int, int] | None = None,
     return fig
 
 
+def image_colorbar(image, label: str | None = None):
+    """A colour bar beside the image drawn by ``image = ax.imshow(...)``, exactly as tall as the picture.
+
+    ``fig.colorbar(image, ax=ax)`` takes the height of the axes' layout box, which for a wide image is taller than
+    the picture; this one sits in an inset of the image's own axes, so it follows the picture's aspect.
+    Returns the Colorbar. Introduced in notebook 12.
+    """
+    ax = image.axes
+    bar = ax.figure.colorbar(image, cax=ax.inset_axes([1.03, 0.0, 0.045, 1.0]))
+    if label:
+        bar.set_label(label)
+    return bar
+
+
 def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "psnr", ax=None,
-            highlight: str | Sequence[str] | None = None, title: str | None = None) -> Figure:
+            highlight: str | Sequence[str] | None = None, title: str | None = None, legend: bool = True) -> Figure:
     """Rate-distortion curves: bits per pixel against PSNR or MS-SSIM.
 
     Args:
@@ -157,8 +187,10 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
         ax: draw into this Axes (its figure is returned); default: a new figure.
         highlight: a name (or names) drawn thick; the others are drawn thin.
         title: the axes title.
+        legend: draw the legend in the axes; False for a figure whose panels share one legend
+            (``fig.legend(*ax.get_legend_handles_labels())``).
 
-    Each codec's curve takes its colour from :func:`codec_colour`; any other curve (and a
+    The legend calls each curve by :func:`display_name` ("JPEG 4:2:0" for "jpeg420"). Each codec's curve takes its colour from :func:`codec_colour`; any other curve (and a
     second curve of the same codec) one of :data:`OTHER_COLOURS`, so no curve borrows a codec's colour.
 
     Returns the Figure. Introduced in notebook 01.
@@ -191,12 +223,13 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
         # Thin curves stay opaque enough to keep their codec's colour on a projector (at alpha 0.6 JPEG's red
         # read as salmon and JPEG 2000's purple as lavender): emphasis comes from the width.
         ax.plot(bpp[order], values[order], marker="o", markersize=4 if thick else 3.5,
-                linewidth=2.4 if thick else 1.4, alpha=1.0 if thick else 0.9, label=name,
+                linewidth=2.4 if thick else 1.4, alpha=1.0 if thick else 0.9, label=display_name(name),
                 color=colour)
     ax.set_xlabel("rate (bits per pixel)")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if legend:
+        ax.legend()
     if title:
         ax.set_title(title)
     return fig

@@ -57,7 +57,7 @@ def test_rd_plot_draws_each_curve():
     fig = plots.rd_plot(curves, highlight="webp")
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     lines = fig.axes[0].get_lines()
-    assert [line.get_label() for line in lines] == ["jpeg", "webp"]
+    assert [line.get_label() for line in lines] == ["jpeg", "WebP"]
     assert lines[1].get_linewidth() > lines[0].get_linewidth()
     fig = plots.rd_plot(curves, metric="msssim")
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(10.0)  # 1 - 0.9 -> 10 dB
@@ -93,7 +93,49 @@ def test_figures_have_text_of_11_pt_or_more_after_set_seed(photo):
             sizes = {text.get_text(): text.get_fontsize() for text in fig.findobj(Text) if text.get_text()}
             assert sizes and min(sizes.values()) >= 11, sizes
         legend = figures[2].axes[0].get_legend()
-        assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["jpeg420", "learned"]
+        assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["JPEG 4:2:0", "learned"]
+
+
+def test_rd_plot_legend_says_what_the_prose_says():
+    # Issue 14: legends showed code names ("jpeg420", "factorized (learned_codec)") where the prose says "JPEG 4:2:0".
+    curve = {"bpp": [0.5, 1.0], "psnr": [30, 33]}
+    names = ["learned_hyperprior", "learned_codec", "jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "our 8x8 DCT"]
+    fig = plots.rd_plot({name: curve for name in names}, highlight="jpeg420")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "learned (hyperprior)", "learned (factorized)", "JPEG 4:2:0", "JPEG 4:4:4", "WebP", "JPEG 2000", "AVIF",
+        "our 8x8 DCT"]
+    # Colours still follow the codec, not its display name; highlight still takes the code name.
+    colours = [line.get_color() for line in ax.get_lines()]
+    assert colours == ["tab:orange", "tab:blue", "tab:red", "tab:pink", "tab:green", "tab:purple", "tab:olive",
+                       "black"]
+    assert ax.get_lines()[2].get_linewidth() > ax.get_lines()[3].get_linewidth()
+    # Panels that share one legend below the figure.
+    fig = plots.rd_plot({name: curve for name in names[:3]}, legend=False)
+    assert fig.axes[0].get_legend() is None
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["learned (hyperprior)", "learned (factorized)", "JPEG 4:2:0"]
+
+
+def test_the_demo_calls_codecs_what_the_figures_call_them():
+    from course_lib.demo_codecs import CODEC_LABELS, LEARNED_MODELS
+
+    for demo_name, model in LEARNED_MODELS.items():
+        assert CODEC_LABELS[demo_name] == plots.display_name(model)
+    for codec in ("jpeg420", "webp", "jpeg2000"):
+        assert CODEC_LABELS[codec] == plots.display_name(codec)
+
+
+def test_image_colorbar_is_as_tall_as_a_wide_image():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=(6, 6))
+    ax = fig.add_subplot()
+    shown = ax.imshow(np.zeros((20, 80)))              # 4:1, much flatter than its square layout box
+    bar = plots.image_colorbar(shown, label="bits")
+    FigureCanvasAgg(fig).draw()
+    image_box, bar_box = ax.get_window_extent(), bar.ax.get_window_extent()
+    assert bar_box.height == pytest.approx(image_box.height, rel=0.01)
+    assert bar_box.x0 > image_box.x1 and bar.ax.get_ylabel() == "bits"
 
 
 def test_rd_plot_gives_each_codec_its_colour_and_other_curves_none_of_them():
@@ -102,7 +144,7 @@ def test_rd_plot_gives_each_codec_its_colour_and_other_curves_none_of_them():
     names = ["our 8x8 DCT", "jpeg444", "jpeg420", "learned (shipped)", "factorized (learned_codec)",
              "hyperprior (learned_hyperprior)", "webp", "jpeg2000", "another curve"]
     fig = plots.rd_plot({name: curve for name in names})
-    colours = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
+    colours = dict(zip(names, (line.get_color() for line in fig.axes[0].get_lines())))
     assert colours["jpeg420"] == "tab:red" and colours["jpeg444"] == "tab:pink"
     assert colours["learned (shipped)"] == "tab:blue" and colours["hyperprior (learned_hyperprior)"] == "tab:orange"
     assert colours["webp"] == "tab:green" and colours["jpeg2000"] == "tab:purple"
