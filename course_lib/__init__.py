@@ -25,6 +25,7 @@ module                           concept (and the notebook that introduces it)
 ``transforms``                   ``Encoder`` E, ``Decoder`` D (03, 06)
 ``codec``                        ``LearnedCodec``: the factorized codec (06)
 ``hyperprior``                   ``HyperpriorCodec``: the scale hyperprior (12)
+``widening``                     a wider codec that computes the same function (Net2Net)
 ``registry``, ``models``         the weights manifest (no TensorFlow); load/save
 ``restoration``                  x~ = x^ + R(x^): restoration network (08)
 ``runs``, ``fitting``            run folders; the one resumable training loop
