@@ -190,8 +190,9 @@ def rd_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "
         legend: draw the legend in the axes; False for a figure whose panels share one legend
             (``fig.legend(*ax.get_legend_handles_labels())``).
 
-    The legend calls each curve by :func:`display_name` ("JPEG 4:2:0" for "jpeg420"). Each codec's curve takes its colour from :func:`codec_colour`; any other curve (and a
-    second curve of the same codec) one of :data:`OTHER_COLOURS`, so no curve borrows a codec's colour.
+    The legend calls each curve by :func:`display_name` ("JPEG 4:2:0" for "jpeg420"). Each codec's curve takes its
+    colour from :func:`codec_colour`; any other curve (and a second curve of the same codec) one of
+    :data:`OTHER_COLOURS`, so no curve borrows a codec's colour.
 
     Returns the Figure. Introduced in notebook 01.
     """

@@ -156,8 +156,10 @@ def test_rd_plot_gives_each_codec_its_colour_and_other_curves_none_of_them():
     assert plots.codec_colour("JPEG 4:2:0") == "tab:red" and plots.codec_colour("JPEG + restoration") == "tab:brown"
 
 
-# Text sizes set in notebook code: fontsize=9, labelsize=8, {"font.size": 10}, set_fontsize(7), fontsize="small".
-_SIZE_LITERAL = re.compile(r"""(?:fontsize|labelsize|set_fontsize\(|["'][\w.]*size["']\s*:)\s*=?\s*"""
+# Text sizes set in notebook code: fontsize=9, labelsize=8, {"font.size": 10}, set_fontsize(7), fontsize="small"
+# (not other sizes: {"markersize": 7} is no text).
+_SIZE_LITERAL = re.compile(r"""(?:fontsize|labelsize|set_fontsize\("""
+                           r"""|["'][\w.]*(?:font\.?size|labelsize|titlesize)["']\s*:)\s*=?\s*"""
                            r"""(\d+(?:\.\d+)?|["'](?:xx-small|x-small|small|smaller)["'])""")
 
 
@@ -174,9 +176,11 @@ def small_text_literals(source: str) -> list[str]:
 def test_small_text_literals_finds_each_kind():
     source = ('ax.set_title("t", fontsize=9)\nax.tick_params(labelsize = 8)\nplt.rcParams.update({"font.size": 10})\n'
               'text.set_fontsize(7)\nax.legend(fontsize="small")\nax.set_title("u", fontsize=11)\n'
-              'font = ImageFont.load_default(size=16)\nplt.rcParams["legend.fontsize"] = 12')
+              'font = ImageFont.load_default(size=16)\nplt.rcParams["legend.fontsize"] = 12\n'
+              'plt.rcParams.update({"xtick.labelsize": 9, "axes.titlesize": 10})\n'
+              'ax.plot(x, y, **{"markersize": 7}); style = {"figure.figsize": 5}')
     assert small_text_literals(source) == ["fontsize=9", "labelsize = 8", '"font.size": 10', "set_fontsize(7",
-                                           'fontsize="small"']
+                                           'fontsize="small"', '"xtick.labelsize": 9', '"axes.titlesize": 10']
 
 
 def test_notebooks_set_no_text_below_11_pt():
