@@ -187,6 +187,16 @@ class Result:
     note: str
     image_key: str
 
+    def __repr__(self) -> str:
+        # What a student reads under print(result): no arrays, no cache key.
+        knob = f" (knob used: {self.quality:.4g})" if self.quality != self.level else ""
+        text = (f"Result({self.codec} at level {self.level:g}{knob}: {self.num_bytes:,} bytes, "
+                f"{self.bpp:.3f} bpp, ratio {self.compression_ratio:.1f}:1, PSNR {self.psnr:.2f} dB, "
+                f"MS-SSIM {self.msssim:.4f}, zoom y={self.crop[0]} x={self.crop[1]} {self.crop[2]} px")
+        if self.reference:
+            text += f", size of {self.reference['codec']}: {self.reference['num_bytes']:,} bytes"
+        return text + (f", note: {self.note}" if self.note else "") + ")"
+
     def zoom(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The crop of original, reconstruction and error map (views, no copies)."""
         y, x, size = self.crop

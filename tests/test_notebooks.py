@@ -196,7 +196,9 @@ def test_notebook(path, monkeypatch):
 
     def run(index, source=None):
         """Run cell ``index`` (or ``source`` in its place); CellExecutionError propagates."""
-        client.execute_cell(nbformat.v4.new_code_cell(sources[index] if source is None else source), index)
+        cell = nbformat.v4.new_code_cell(sources[index] if source is None else source)
+        notebook.cells[index] = cell  # in place before it runs: nbclient redraws a display handle's output there
+        client.execute_cell(cell, index)
 
     def must_pass(index, source=None, what="cell"):
         try:
