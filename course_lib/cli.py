@@ -140,6 +140,9 @@ def _add_train(commands) -> None:
     train.add_argument("--init-transforms", metavar="NAME_OR_PATH",
                        help="hyperprior: start E and D from this shipped factorized codec (same N, M, stages), "
                             "gains fitted to --lmbda")
+    train.add_argument("--widen-from", metavar="NAME_OR_PATH",
+                       help="start from this narrower shipped codec widened to --channels, --latent-channels and "
+                            "--hyper-channels: the same function, more channels (same model, stages and --lmbda)")
     train.add_argument("--gains-from-lambdas", action="store_true",
                        help="start rate r's gains at sqrt(lambda_r / lambda_mid) instead of 1 (without --init)")
     train.add_argument("--ship", metavar="NAME",
@@ -245,6 +248,7 @@ def _train(args, argv) -> None:
     _check_training_inputs(args)
     if args.init_transforms:
         find_entry(args.init_transforms)
+    stages = _check_widening(args) if args.widen_from else args.residual_stages
     import_tensorflow_quietly()
     from .training import TrainConfig, train
 
@@ -253,8 +257,9 @@ def _train(args, argv) -> None:
                          lr_drop_at=args.lr_drop_at, steps_per_epoch=args.steps_per_epoch, val_count=args.val_count,
                          channels=args.channels, latent_channels=args.latent_channels, init=args.init,
                          strategy=args.strategy, seed=args.seed, model=args.model, precision=args.precision,
-                         hyper_channels=args.hyper_channels, residual_stages=args.residual_stages,
-                         gains_from_lmbdas=args.gains_from_lambdas, init_transforms=args.init_transforms)
+                         hyper_channels=args.hyper_channels, residual_stages=stages,
+                         gains_from_lmbdas=args.gains_from_lambdas, init_transforms=args.init_transforms,
+                         widen_from=args.widen_from)
     _, record = train(config, verbose=2 if args.quiet else 1)
     _print_final(record)
 
@@ -266,6 +271,32 @@ def _check_training_inputs(args) -> None:
         raise ValueError(f"{args.data}: {len(paths)} images, need more than --val-count {args.val_count}")
     if args.init and not Path(args.init).is_file():
         raise FileNotFoundError(f"--init {args.init}: no such file")
+
+
+def _check_widening(args) -> list:
+    """``--widen-from``'s manifest entry against the other options, before TensorFlow is imported;
+    returns the residual stages to build (the source's unless given)."""
+    for flag, value in (("--init", args.init), ("--init-transforms", args.init_transforms)):
+        if value:
+            raise UsageError(f"--widen-from replaces {flag}: pass one of them")
+    _, name, entry = find_entry(args.widen_from)
+    config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    kind = config.get("kind", "factorized")
+    if kind != args.model:
+        raise UsageError(f"--widen-from {name}: {name} is a {kind} codec, pass --model {kind}")
+    widths = [("--channels", args.channels, "channels"), ("--latent-channels", args.latent_channels, "latent_channels")]
+    if kind == "hyperprior":
+        widths.append(("--hyper-channels", args.hyper_channels, "hyper_channels"))
+    for flag, value, key in widths:
+        if value < int(config.get(key, 0)):
+            raise UsageError(f"{flag} {value} is narrower than {name}'s {config[key]}: widening only adds channels")
+    if len(args.lmbda) != config.get("num_rates"):
+        raise UsageError(f"--widen-from {name}: {len(args.lmbda)} lambdas for {name}'s "
+                         f"{config.get('num_rates')} rate point(s); pass the lambdas it was trained for")
+    stages = config.get("residual_stages", [0, 1, 2])
+    if args.residual_stages is not None and sorted(set(args.residual_stages)) != sorted(stages):
+        raise UsageError(f"--residual-stages {args.residual_stages}: {name} has its blocks at {stages}")
+    return list(stages)
 
 
 def _print_final(record: dict) -> None:

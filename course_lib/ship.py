@@ -89,6 +89,12 @@ def ship_codec(run_dir, name: str = CODEC_MODEL, folder=None, kodak=None, progre
     if config.init_transforms:
         source_folder, _, source_entry = find_entry(config.init_transforms)
         training["init_transforms"] = weights_provenance(source_folder / source_entry["file"])
+    if getattr(config, "widen_from", None):
+        # Recorded as "init" (the chain course_lib.registry.training_runs follows): the widened
+        # codec starts as the same function, so the source's steps are part of its training.
+        source_folder, _, source_entry = find_entry(config.widen_from)
+        training["init"] = {**weights_provenance(source_folder / source_entry["file"]),
+                            "widened_from": source_entry.get("config")}
     extra = {"training": training, "check": codec_check(codec)}
     if kodak:
         extra["kodak"] = rd_points(learned_rd_curve(codec, load_kodak(kodak), progress=progress))

@@ -38,9 +38,10 @@ from .hyperprior import HyperpriorCodec
 from .models import load_codec
 from .registry import find_entry, weights_provenance
 from .runs import CODEC_WEIGHTS, center_crop, read_history, read_record, split_folder  # noqa: F401  (read_history)
+from .widening import copy_into_wider
 
 __all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "RateDistortionTrainer", "TrainConfig", "build_codec", "load_run", "rd_loss",
-           "train", "training_command", "warm_start_transforms"]
+           "train", "training_command", "warm_start_transforms", "warm_start_widened"]
 
 
 #: Lambdas of CompressAI's bmshj2018 models, qualities 1..8 (MSE on the 0-255 scale).
@@ -140,6 +141,7 @@ class TrainConfig:
     hyper_channels: int = 64         # hyperprior only: K, channels of z
     residual_stages: list | None = None  # where E and D have residual blocks (None: the model's default)
     gains_from_lmbdas: bool = False  # start each rate's gains at sqrt(lambda_r / lambda_mid) (not with init)
+    widen_from: str | None = None    # start from this narrower shipped codec, widened (course_lib.widening)
 
 
 MODELS = ("factorized", "hyperprior")
@@ -194,6 +196,28 @@ def warm_start_transforms(codec, source: str, lmbdas) -> dict:
     return weights_provenance(folder / entry["file"])
 
 
+def warm_start_widened(codec, source: str, lmbdas, seed: int = 0) -> dict:
+    """Start a wider codec from a narrower shipped one: the same function, more channels to learn with.
+
+    ``source``: a model name in ``data/weights/manifest.json`` or a
+    ``.weights.h5`` path with a manifest entry (its checksums are verified).
+    Every weight goes into the leading channels of ``codec`` (built, of the
+    same kind, residual layout and rate points, at least as wide) by
+    :func:`course_lib.widening.copy_into_wider`, so training continues from
+    what the source learned. ``lmbdas`` must be the source's (its gains were
+    learned for them). Returns the source's provenance
+    (:func:`course_lib.registry.weights_provenance`). Used by the command line (``train --widen-from``).
+    """
+    folder, name, entry = find_entry(source)
+    donor = load_codec(source)
+    trained_for = (entry.get("training") or {}).get("lmbdas")
+    if len(lmbdas) != donor.num_rates or (
+            trained_for is not None and not np.allclose(trained_for, lmbdas, rtol=1e-6, atol=0)):
+        raise ValueError(f"{name} was trained for the lambdas {trained_for or donor.num_rates}; "
+                         f"a widened codec keeps its rate points, got {list(lmbdas)}")
+    copy_into_wider(donor, codec, seed=seed)
+    return weights_provenance(folder / entry["file"])
+
 
 def _strategy(name: str):
     if name == "default":
@@ -234,6 +258,8 @@ def train(config: TrainConfig, verbose: int = 1):
         codec = build_codec(config)
         if config.init:
             codec.load_weights(config.init)
+        elif config.widen_from:
+            warm_start_widened(codec, config.widen_from, config.lmbdas, seed=config.seed)
         elif config.init_transforms:
             warm_start_transforms(codec, config.init_transforms, config.lmbdas)
         elif config.gains_from_lmbdas:
@@ -273,6 +299,8 @@ def training_command(config: TrainConfig) -> str:
         parts.append(f"--init-transforms {config.init_transforms}")
     if config.init:
         parts.append(f"--init {config.init}")
+    if config.widen_from:
+        parts.append(f"--widen-from {config.widen_from}")
     return " ".join(parts)
 
 
