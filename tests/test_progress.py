@@ -1,5 +1,6 @@
 """course_lib.progress and fitting.ProgressCallback: one plain-text line in a notebook, tqdm in a terminal (issue 14)."""
 import json
+import re
 import types
 
 import IPython.display
@@ -133,7 +134,7 @@ def test_status_line_closes_once():
     assert fake.texts == ["a: 1", "a: done"] and fake.shown == 1
 
 
-def test_progress_callback_ends_on_the_last_epoch_metrics(kernel):
+def test_progress_callback_ends_on_the_last_epoch_metrics(kernel, clock):
     import keras
     import numpy as np
 
@@ -152,6 +153,9 @@ def test_progress_callback_ends_on_the_last_epoch_metrics(kernel):
     last = {name: values[-1] for name, values in history.history.items()}
     assert f"loss {last['loss']:.4g}" in final and f"val_mae {last['val_mae']:.4g}" in final, final
     assert final.index(" mae ") < final.index("val_loss"), "training metrics first, then validation"
+    running = [text for text in kernel.texts[1:-1]]
+    assert running and all(re.fullmatch(r"tiny: epoch [1-3]/3 · step [1-4]/4 · loss \S+ · \d+ s", text)
+                           for text in running), running
 
 
 @pytest.mark.slow
