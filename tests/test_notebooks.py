@@ -130,7 +130,7 @@ def test_noisy_outputs_finds_each_kind():
 
 def fit_calls_without_quiet_keras(source: str) -> list[str]:
     """Each ``.fit(...)`` call in ``source`` that lets Keras print its own progress: a call must pass ``verbose=0``
-    (its progress bar writes terminal codes into a notebook's outputs; the course's cells use a tqdm callback)."""
+    (its progress bar writes terminal codes into a notebook's outputs; the course's cells use fitting.ProgressCallback)."""
     found = []
     for match in re.finditer(r"\.fit\(", source):
         depth, end = 0, match.end() - 1
