@@ -176,3 +176,31 @@ def test_fuzz_harness_names_each_failure():
             assert outcome == expected
     finally:
         tracemalloc.stop()
+
+
+def test_transform_ceiling_rounded_column_is_what_the_real_files_decode_to(tmp_path, capsys):
+    import transform_ceiling
+
+    from course_lib.metrics import psnr
+    from course_lib.models import load_codec
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    crops = {"a.png": data.course_photo("rocket")[:64, :80], "b.png": data.course_photo("china")[:48, :64]}
+    for name, crop in crops.items():
+        data.save_image(crop, folder / name)
+    out = tmp_path / "ceiling.json"
+    assert transform_ceiling.main(["--data", str(folder), "--models", "learned_hyperprior", "--rates", "0", "3",
+                                   "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["images"] == ["a.png", "b.png"]
+    rows = record["models"]["learned_hyperprior"]["rows"]
+    assert [row["rate"] for row in rows] == [0, 3]
+    codec = load_codec("learned_hyperprior")
+    for row in rows:
+        decoded = [psnr(crop, codec.decompress(codec.compress(crop, rate=row["rate"]))) for crop in crops.values()]
+        assert row["rounded_psnr"] == pytest.approx(sum(decoded) / len(decoded), abs=1e-9)
+        assert len(row["per_image_unquantized"]) == 2
+    assert "learned_hyperprior" in capsys.readouterr().out
+    assert transform_ceiling.main(["--data", str(folder), "--models", "learned_hyperprior", "--rates", "8"]) == 2
+    assert "rate points 0-7" in capsys.readouterr().err

@@ -52,3 +52,14 @@ def test_fuzz_totals_match_their_results_file():
                    f"{t['silent wrong output']} silent wrong outputs", f"{t['other exception']} other exceptions",
                    f"{t['crash']} crashes", f"{t['hang']} hangs", f"{t['over memory']} over the memory limit"):
         assert quoted in text, f"README should quote {quoted!r} from docs/results/fuzz_bitstream.json"
+
+
+def test_transform_ceiling_quotes_match_their_results_file():
+    rows = json.loads((RESULTS / "transform_ceiling.json").read_text())["models"]
+    top = rows["learned_hyperprior"]["rows"][-1]
+    text = " ".join(README.split())
+    for quoted in (f"give {top['unquantized_psnr']:.2f} dB at the top rate point",
+                   f"{top['unquantized_psnr'] - top['rounded_psnr']:.2f} dB above what its files give "
+                   f"({top['rounded_psnr']:.2f} dB)",
+                   f"the factorized codec's {rows['learned_codec']['rows'][-1]['unquantized_psnr']:.2f} dB"):
+        assert quoted in text, f"README should quote {quoted!r} from docs/results/transform_ceiling.json"
