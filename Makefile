@@ -79,6 +79,7 @@ benchmarks: setup
 	$(BIN)/python -m course_lib evaluate --data $(KODAK_DIR) --weights learned_hyperprior \
 		--json docs/results/kodak_rd_hyperprior.json --plot docs/img/rd_kodak_hyperprior.png
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/codec_speed.py
+	$(BIN)/python benchmarks/transform_ceiling.py --data $(KODAK_DIR) --models learned_codec learned_hyperprior --json docs/results/transform_ceiling.json
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --json docs/results/training_speed.json
 	$(BIN)/python -m course_lib evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py --json docs/results/slider_latency.json
