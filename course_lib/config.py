@@ -100,8 +100,13 @@ FIGURE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "le
 
 
 def use_figure_style() -> None:
-    """Apply :data:`FIGURE_STYLE` to matplotlib (a no-op without matplotlib).
+    """Apply :data:`FIGURE_STYLE` to matplotlib (a no-op without matplotlib), and in a Jupyter kernel
+    turn on pyplot's inline backend.
 
+    IPython registers its PNG formatter for ``Figure`` objects only once the inline backend is active,
+    so before that a cell that returns a bare ``Figure`` (``plots.show_images``, say) shows the text
+    ``<Figure size ... with 3 Axes>`` instead of the picture. Outside a kernel (scripts, tests, the
+    command line) nothing else changes and IPython is not imported.
     Called by :func:`set_seed`, the first call of every notebook from notebook 00 on.
     """
     try:
@@ -109,6 +114,19 @@ def use_figure_style() -> None:
     except ImportError:
         return
     matplotlib.rcParams.update(FIGURE_STYLE)
+    _use_inline_backend_in_a_kernel()
+
+
+def _use_inline_backend_in_a_kernel() -> None:
+    """``%matplotlib inline`` when this process is a Jupyter kernel; otherwise nothing."""
+    import sys
+
+    if "ipykernel" not in sys.modules or "IPython" not in sys.modules:  # not a kernel: import nothing
+        return
+    shell = sys.modules["IPython"].get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:  # a plain IPython terminal, not a kernel
+        return
+    shell.run_line_magic("matplotlib", "inline")
 
 
 def set_seed(seed: int = 0) -> None:

@@ -128,6 +128,27 @@ def test_noisy_outputs_finds_each_kind():
     assert noisy_outputs(outputs[-1:]) == []
 
 
+def unrendered_figures(outputs) -> list[str]:
+    """Each result of a cell that is a matplotlib Figure shown as its text ("<Figure size 1200x400 with 3 Axes>")
+    with no picture: what a bare Figure returned before pyplot's inline backend is on looks like (issue 14)."""
+    found = []
+    for output in outputs:
+        data = output.get("data", {})
+        text = data.get("text/plain", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if text.startswith("<Figure size") and "image/png" not in data:
+            found.append(text)
+    return found
+
+
+def test_unrendered_figures_finds_a_figure_without_its_picture():
+    bare = {"output_type": "execute_result", "data": {"text/plain": "<Figure size 1200x400 with 3 Axes>"}}
+    drawn = {"output_type": "display_data", "data": {"text/plain": ["<Figure size 1200x400 with 3 Axes>"],
+                                                       "image/png": "iVBORw0KGgo="}}
+    assert unrendered_figures([bare, drawn]) == ["<Figure size 1200x400 with 3 Axes>"]
+    assert unrendered_figures([drawn, {"output_type": "stream", "name": "stdout", "text": "<Figure size"}]) == []
+
+
 def fit_calls_without_quiet_keras(source: str) -> list[str]:
     """Each ``.fit(...)`` call in ``source`` that lets Keras print its own progress: a call must pass ``verbose=0``
     (its progress bar writes terminal codes into a notebook's outputs; the course's cells use fitting.ProgressCallback)."""
@@ -245,6 +266,11 @@ def test_notebook(path, monkeypatch):
                 if noise:
                     pytest.fail(f"{where}: cell {index} printed noise (terminal codes, NumPy reprs or warnings): "
                                 + "; ".join(noise[:5]), pytrace=False)
+                bare = unrendered_figures(notebook.cells[index].outputs)
+                if bare:
+                    pytest.fail(f"{where}: cell {index} shows a figure as its text {bare[0]!r} and no picture: "
+                                "pyplot's inline backend was not on (config.set_seed turns it on; call it in the "
+                                "notebook's first cell)", pytrace=False)
                 if index - 1 in exercises:
                     for name in student_copies.answer_names(sources[index - 1], sources[index]):
                         # 3. One wrong answer at a time: the check fails and names it.
