@@ -113,20 +113,29 @@ def use_figure_style() -> None:
         import matplotlib
     except ImportError:
         return
-    matplotlib.rcParams.update(FIGURE_STYLE)
     _use_inline_backend_in_a_kernel()
+    matplotlib.rcParams.update(FIGURE_STYLE)
+
+
+_inline_backend_on = False
 
 
 def _use_inline_backend_in_a_kernel() -> None:
-    """``%matplotlib inline`` when this process is a Jupyter kernel; otherwise nothing."""
+    """``%matplotlib inline`` the first time this runs in a Jupyter kernel; otherwise nothing.
+
+    Once only: notebooks call :func:`set_seed` again mid-cell, and switching the backend then could close a
+    figure that the cell has not shown yet.
+    """
+    global _inline_backend_on
     import sys
 
-    if "ipykernel" not in sys.modules or "IPython" not in sys.modules:  # not a kernel: import nothing
-        return
+    if _inline_backend_on or "ipykernel" not in sys.modules or "IPython" not in sys.modules:
+        return  # done already, or not a kernel: import nothing
     shell = sys.modules["IPython"].get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:  # a plain IPython terminal, not a kernel
         return
     shell.run_line_magic("matplotlib", "inline")
+    _inline_backend_on = True
 
 
 def set_seed(seed: int = 0) -> None:
