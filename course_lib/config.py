@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["PROJECT_ROOT", "DATA_DIR", "WEIGHTS_DIR", "FIGURE_STYLE", "fast_mode", "pick", "import_tensorflow_quietly",
-           "ReproducibilityWarning", "onednn_enabled", "use_figure_style", "set_seed", "describe"]
+           "ReproducibilityWarning", "onednn_enabled", "use_figure_style", "in_jupyter_kernel", "set_seed", "describe"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -127,15 +128,22 @@ def _use_inline_backend_in_a_kernel() -> None:
     figure that the cell has not shown yet.
     """
     global _inline_backend_on
-    import sys
-
-    if _inline_backend_on or "ipykernel" not in sys.modules or "IPython" not in sys.modules:
-        return  # done already, or not a kernel: import nothing
-    shell = sys.modules["IPython"].get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:  # a plain IPython terminal, not a kernel
-        return
-    shell.run_line_magic("matplotlib", "inline")
+    if _inline_backend_on or not in_jupyter_kernel():
+        return  # done already, or not a kernel (a script, a plain IPython terminal): import nothing
+    sys.modules["IPython"].get_ipython().run_line_magic("matplotlib", "inline")
     _inline_backend_on = True
+
+
+def in_jupyter_kernel() -> bool:
+    """True inside a Jupyter kernel (IPython with a kernel), False in a terminal or a script.
+
+    Does not import IPython: a kernel has imported it already. Used by :func:`use_figure_style` (every
+    notebook's first cell) and ``course_lib.progress`` (notebooks 02, 06-10).
+    """
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    return getattr(ipython.get_ipython(), "kernel", None) is not None
 
 
 def set_seed(seed: int = 0) -> None:

@@ -20,24 +20,14 @@ import sys
 import time
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from .config import in_jupyter_kernel  # the one kernel check; re-exported
+
 __all__ = ["progress", "StatusLine", "in_jupyter_kernel", "format_seconds", "UPDATE_INTERVAL"]
 
 #: Seconds between two redraws of a line (the last state is always drawn).
 UPDATE_INTERVAL = 0.5
 
 T = TypeVar("T")
-
-
-def in_jupyter_kernel() -> bool:
-    """True inside a Jupyter kernel (IPython with a kernel), False in a terminal or a script.
-
-    Does not import IPython: a kernel has imported it already. Used by :func:`progress` (notebooks 02, 06-10).
-    """
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return getattr(shell, "kernel", None) is not None
 
 
 def format_seconds(seconds: float) -> str:
