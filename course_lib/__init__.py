@@ -30,6 +30,7 @@ module                           concept (and the notebook that introduces it)
 ``restoration``                  x~ = x^ + R(x^): restoration network (08)
 ``runs``, ``fitting``            run folders; the one resumable training loop
 ``training_setup``               a codec run's configuration, loss, first weights (no TF)
+``device_training``              the same training on any Keras backend (JAX on a lent GPU)
 ``training``                     rate-distortion training of a codec (07)
 ``restoration_training``         training a restoration network (08)
 ``evaluate``                     RD evaluation against the classical codecs (07)

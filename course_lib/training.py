@@ -38,7 +38,7 @@ from .data import load_image, training_dataset
 from .fitting import fit_resumable, start_run
 from .runs import CODEC_WEIGHTS, center_crop, read_history, read_record, split_folder  # noqa: F401  (read_history)
 from .training_setup import (COMPRESSAI_LAMBDAS, MODELS, TrainConfig, build_codec, rd_loss,  # noqa: F401  (re-exported)
-                             training_command, warm_start_transforms, warm_start_widened)
+                             start_weights, training_command, warm_start_transforms, warm_start_widened)
 
 __all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "RateDistortionTrainer", "TrainConfig", "build_codec", "load_run", "rd_loss",
            "train", "training_command", "warm_start_transforms", "warm_start_widened"]
@@ -142,14 +142,7 @@ def train(config: TrainConfig, verbose: int = 1):
     drop_step = int(config.lr_drop_at * epochs * config.steps_per_epoch)
     with strategy.scope():
         codec = build_codec(config)
-        if config.init:
-            codec.load_weights(config.init)
-        elif config.widen_from:
-            warm_start_widened(codec, config.widen_from, config.lmbdas, seed=config.seed)
-        elif config.init_transforms:
-            warm_start_transforms(codec, config.init_transforms, config.lmbdas)
-        elif config.gains_from_lmbdas:
-            codec.initialize_gains(config.lmbdas)
+        start_weights(codec, config)
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             [drop_step], [config.learning_rate, config.learning_rate / 10])
         trainer = RateDistortionTrainer(codec, config.lmbdas)

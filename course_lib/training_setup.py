@@ -22,8 +22,8 @@ from .models import load_codec
 from .registry import find_entry, weights_provenance
 from .widening import copy_into_wider
 
-__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "rd_loss", "training_command",
-           "warm_start_transforms", "warm_start_widened"]
+__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "rd_loss", "start_weights",
+           "training_command", "warm_start_transforms", "warm_start_widened"]
 
 
 #: Lambdas of CompressAI's bmshj2018 models, qualities 1..8 (MSE on the 0-255 scale).
@@ -138,6 +138,24 @@ def warm_start_widened(codec, source: str, lmbdas, seed: int = 0) -> dict:
                          f"a widened codec keeps its rate points, got {list(lmbdas)}")
     copy_into_wider(donor, codec, seed=seed)
     return weights_provenance(folder / entry["file"])
+
+
+def start_weights(codec, config: TrainConfig) -> None:
+    """Give a built codec the weights its run starts from, as ``config`` says.
+
+    ``init`` (a ``.weights.h5``), else ``widen_from`` (:func:`warm_start_widened`), else
+    ``init_transforms`` (:func:`warm_start_transforms`), else gains from the lambdas when
+    ``gains_from_lmbdas``; otherwise the codec keeps its fresh weights. Used by the command line
+    (``train``, ``device_training``).
+    """
+    if config.init:
+        codec.load_weights(config.init)
+    elif config.widen_from:
+        warm_start_widened(codec, config.widen_from, config.lmbdas, seed=config.seed)
+    elif config.init_transforms:
+        warm_start_transforms(codec, config.init_transforms, config.lmbdas)
+    elif config.gains_from_lmbdas:
+        codec.initialize_gains(config.lmbdas)
 
 
 def training_command(config: TrainConfig) -> str:
