@@ -94,6 +94,29 @@ def onednn_enabled() -> bool | None:
         return {"1": True, "true": True, "0": False, "false": False}.get(value)
 
 
+def cpu_has_fast_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware: x86 AVX512-BF16 or AMX-BF16.
+
+    Where it does (and TensorFlow's oneDNN kernels are on, their default on
+    such CPUs), Keras' ``mixed_bfloat16`` policy trains the codec in about 0.6x
+    the time per step of float32 (``benchmarks/training_speed.py`` measures
+    it); elsewhere bfloat16 is emulated and slower. Reads ``/proc/cpuinfo``
+    (or the text given); ``False`` where it cannot tell (not Linux).
+    Used by notebook 07 to pick the class run's precision.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 #: The course's figure style: every text at 11 pt or more, readable on a projector (matplotlib rcParams).
 FIGURE_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11,
                 "xtick.labelsize": 11, "ytick.labelsize": 11, "figure.titlesize": 14,
