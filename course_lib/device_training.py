@@ -96,10 +96,12 @@ class StatelessTrainer:
     """One rate-distortion training step of a codec with Keras' stateless API, on JAX or TensorFlow.
 
     The state (trainable values, non-trainable values such as the noise seed, the optimizer's
-    values) lives outside the Keras variables while training; :meth:`write_back` copies it into
-    the codec before saving. :meth:`step` takes a batch (B, H, W, 3) in [0, 1], a rate point
-    and its lambda, and returns (loss, bpp, mse) as backend tensors (not yet fetched, so that
-    JAX can run ahead). Used by the command line (``device_training``).
+    values) is passed through the step as values: ``stateless_call`` computes the loss from them.
+    Under JAX the optimizer updates them with ``stateless_apply`` and the Keras variables wait
+    for :meth:`write_back` (before saving); under TensorFlow, whose optimizer has no stateless
+    form, it updates the variables and the state reads them back. :meth:`step` takes a batch
+    (B, H, W, 3) in [0, 1], a rate point and its lambda, and returns (loss, bpp, mse) as backend
+    tensors (not yet fetched, so that JAX can run ahead). Used by the command line (``device_training``).
     """
 
     def __init__(self, codec, optimizer: keras.optimizers.Optimizer):
@@ -112,6 +114,7 @@ class StatelessTrainer:
             import jax
 
             value_and_grad, self._compile = jax.value_and_grad(self._loss, has_aux=True), jax.jit
+            self._apply = optimizer.stateless_apply
         elif backend == "tensorflow":
             import tensorflow as tf
 
@@ -121,7 +124,12 @@ class StatelessTrainer:
                     loss, aux = self._loss(trainable, *args)
                 return (loss, aux), tape.gradient(loss, trainable)
 
-            self._compile = tf.function
+            def apply(optimizer_values, grads, trainable):
+                variables = codec.trainable_variables
+                optimizer.apply_gradients(zip(grads, variables))
+                return [v.value for v in variables], [v.value for v in optimizer.variables]
+
+            self._compile, self._apply = tf.function, apply
         else:
             raise ValueError(f"device training runs on the jax or tensorflow backend, not {backend!r}")
         self._value_and_grad = value_and_grad
@@ -138,7 +146,7 @@ class StatelessTrainer:
         trainable, non_trainable, optimizer_values = state
         (loss, (bpp, mse255, non_trainable)), grads = self._value_and_grad(trainable, non_trainable, images, rate,
                                                                            lmbda)
-        trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, grads, trainable)
+        trainable, optimizer_values = self._apply(optimizer_values, grads, trainable)
         return (trainable, non_trainable, optimizer_values), (loss, bpp, mse255)
 
     def _evaluate_step(self, state, images, rate, lmbda):
@@ -172,6 +180,8 @@ class StatelessTrainer:
             if variable.name == "learning_rate":
                 values[i] = values[i] * factor
         self.state = (self.state[0], self.state[1], values)
+        if keras.backend.backend() == "tensorflow":  # its optimizer reads the variables
+            self.write_back()
 
     def write_back(self) -> None:
         """Copy the state into the codec's and the optimizer's variables (before saving the weights)."""

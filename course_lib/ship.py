@@ -78,9 +78,11 @@ def ship_codec(run_dir, name: str = CODEC_MODEL, folder=None, kodak=None, progre
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     save_codec(codec, name, folder)
     last = {k: v[-1] for k, v in record["history"].items() if k != "epoch" and v}
-    training = {"command": training_command(config),
-                "data": f"{config.data}: natural photos (Urban100, Sun-Hays 80, BSDS500 train+val; not shipped), "
-                        f"{config.val_count} held out for validation; never Kodak",
+    # A run of course_lib.device_training records its own command and data subset.
+    training = {"command": record.get("command") or training_command(config),
+                "data": record.get("data") or f"{config.data}: natural photos (Urban100, Sun-Hays 80, BSDS500 "
+                                              f"train+val; not shipped), {config.val_count} held out for validation; "
+                                              "never Kodak",
                 "lmbdas": config.lmbdas, "batch_size": config.batch_size, "crop": config.crop,
                 **_how_trained(record),
                 "final_validation": {k: round(v, 4) for k, v in last.items() if k.startswith("val_")}}
