@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 DEMO_PORT ?= 8866
 
-.PHONY: setup lab test test-full test-unit test-notebooks strip benchmarks clean demo screenshot student slides
+.PHONY: setup lab test test-full test-unit test-notebooks strip benchmarks clean demo screenshot student slides stage-device
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version.split()[0]'
@@ -105,3 +105,8 @@ slides: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# .device/ (ignored) for a training run on a lent GPU machine (docs/gpu_training.md): wheels, config, photos, init.
+# make stage-device DEVICE_CONFIG=/work/runs/RUN/config.json [DEVICE_INIT=/work/runs/RUN/codec.weights.h5]
+stage-device: setup
+	$(BIN)/python tools/stage_device.py --config $(DEVICE_CONFIG) $(if $(DEVICE_INIT),--init $(DEVICE_INIT),)
