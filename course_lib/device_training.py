@@ -379,7 +379,8 @@ def train_on_device(config: TrainConfig, budget_seconds: float, *, val_data=None
     trained = [e["seconds_per_step"] for e in record["log"]]
     record.update(stopped=stopped, seconds_per_step=round(float(np.median(trained)) if trained else step_seconds, 5))
     t0 = time.monotonic()
-    run.checkpoint(trainer, {**row, **_validate(trainer, val, config)}, steps, elapsed())
+    validation = _validate(trainer, val, config) if steps else record.get("validation_at_start", {})
+    run.checkpoint(trainer, {**row, **validation}, steps, elapsed())
     log(f"last checkpoint: {time.monotonic() - t0:.1f} s")
     log(f"stopped ({stopped}) after {steps} steps, {elapsed():.0f} s of a {budget_seconds:g} s budget")
     return record
