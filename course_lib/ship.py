@@ -76,6 +76,20 @@ def ship_codec(run_dir, name: str = CODEC_MODEL, folder=None, kodak=None, progre
     """
     codec, config, record = load_run(run_dir)
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    # Where the run started, read before saving: the new weights may replace the very entry it started from
+    # (a codec widened from, or continuing, the shipped one under the same name).
+    start = {}
+    if config.init:
+        start["init"] = weights_provenance(config.init)
+    if config.init_transforms:
+        source_folder, _, source_entry = find_entry(config.init_transforms)
+        start["init_transforms"] = weights_provenance(source_folder / source_entry["file"])
+    if getattr(config, "widen_from", None):
+        # Recorded as "init" (the chain course_lib.registry.training_runs follows): the widened
+        # codec starts as the same function, so the source's steps are part of its training.
+        source_folder, _, source_entry = find_entry(config.widen_from)
+        start["init"] = {**weights_provenance(source_folder / source_entry["file"]),
+                         "widened_from": source_entry.get("config")}
     save_codec(codec, name, folder)
     last = {k: v[-1] for k, v in record["history"].items() if k != "epoch" and v}
     # A run of course_lib.device_training records its own command and data subset.
@@ -85,18 +99,7 @@ def ship_codec(run_dir, name: str = CODEC_MODEL, folder=None, kodak=None, progre
                                               "never Kodak",
                 "lmbdas": config.lmbdas, "batch_size": config.batch_size, "crop": config.crop,
                 **_how_trained(record),
-                "final_validation": {k: round(v, 4) for k, v in last.items() if k.startswith("val_")}}
-    if config.init:
-        training["init"] = weights_provenance(config.init)
-    if config.init_transforms:
-        source_folder, _, source_entry = find_entry(config.init_transforms)
-        training["init_transforms"] = weights_provenance(source_folder / source_entry["file"])
-    if getattr(config, "widen_from", None):
-        # Recorded as "init" (the chain course_lib.registry.training_runs follows): the widened
-        # codec starts as the same function, so the source's steps are part of its training.
-        source_folder, _, source_entry = find_entry(config.widen_from)
-        training["init"] = {**weights_provenance(source_folder / source_entry["file"]),
-                            "widened_from": source_entry.get("config")}
+                "final_validation": {k: round(v, 4) for k, v in last.items() if k.startswith("val_")}, **start}
     extra = {"training": training, "check": codec_check(codec)}
     if kodak:
         extra["kodak"] = rd_points(learned_rd_curve(codec, load_kodak(kodak), progress=progress))

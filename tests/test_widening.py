@@ -216,3 +216,26 @@ def test_train_widen_from_runs_and_ships_with_the_source_as_its_start(folders, c
     start = entry["training"]["init"]
     assert start["name"] == "tiny" and start["widened_from"]["channels"] == 8
     assert len(training_runs(read_manifest(folders / "shipped")["wide"])) == 1  # tiny itself has no training record
+
+
+def test_shipping_a_widened_run_over_its_source_records_the_source_not_itself(folders, capsys):
+    """Shipped under the source's own name (the shipped codec widened and re-shipped), the record must name the
+    source's SHA-256, read before the new weights replace the entry, not the new file's."""
+    import shutil
+
+    from course_lib.data import sha256_file
+    from course_lib.registry import read_manifest
+    from course_lib.ship import ship_codec
+
+    weights = folders / "reship"
+    shutil.copytree(folders / "weights", weights)
+    source_sha = sha256_file(weights / "tiny.weights.h5")
+    out = folders / "wide_over_source"
+    status, _, err = run_main(capsys, "--data", str(folders / "photos"), "--out", str(out), "--val-count", "1",
+                              "--widen-from", str(weights / "tiny.weights.h5"), "--channels", "12",
+                              "--steps", "2", "--steps-per-epoch", "2", "--crop", "32", "--batch-size", "2", "--quiet")
+    assert status == 0, err
+    entry = ship_codec(out, "tiny", folder=weights, progress=False)
+    assert entry["sha256"] != source_sha and read_manifest(weights)["tiny"]["config"]["channels"] == 12
+    start = entry["training"]["init"]
+    assert start["sha256"] == source_sha and start["name"] == "tiny" and start["widened_from"]["channels"] == 8
