@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["PROJECT_ROOT", "DATA_DIR", "WEIGHTS_DIR", "FIGURE_STYLE", "fast_mode", "pick", "cpu_has_fast_bfloat16",
-           "import_tensorflow_quietly", "ReproducibilityWarning", "onednn_enabled", "use_figure_style", "in_jupyter_kernel", "set_seed", "describe"]
+           "import_tensorflow_quietly", "ReproducibilityWarning", "onednn_enabled", "use_figure_style",
+           "in_jupyter_kernel", "set_seed", "describe"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"

@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 # Quiet TensorFlow's C++ logging in every test process.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -23,3 +25,14 @@ def saved_tiny_codec(folder, crop=(40, 56)):
     weights = save_codec(codec, "tiny", folder / "weights")
     image = save_image(course_photo("coffee")[:crop[0], :crop[1]], folder / "in.png")
     return codec, weights, image
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """Three 96 x 96 course photos as PNGs: a tiny training folder (test_training, test_device_training)."""
+    from course_lib import data
+
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut", "coffee", "chelsea"):
+        data.save_image(data.course_photo(name)[:96, :96], folder / f"{name}.png")
+    return folder

@@ -24,14 +24,6 @@ stage_device = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(stage_device)
 
 
-@pytest.fixture(scope="module")
-def photo_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    for name in ("astronaut", "coffee", "chelsea"):
-        data.save_image(data.course_photo(name)[:96, :96], folder / f"{name}.png")
-    return folder
-
-
 def _images(sizes, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]

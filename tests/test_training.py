@@ -25,14 +25,6 @@ def test_split_folder_is_deterministic_and_disjoint(tmp_path):
         runs.split_folder(tmp_path / "missing", 1)
 
 
-@pytest.fixture(scope="module")
-def photo_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    for name in ("astronaut", "coffee", "chelsea"):
-        data.save_image(data.course_photo(name)[:96, :96], folder / f"{name}.png")
-    return folder
-
-
 def _config(folder, out, steps):
     return training.TrainConfig(data=str(folder), out=str(out), lmbdas=[0.01, 0.05], steps=steps,
                                 batch_size=2, crop=32, learning_rate=3e-4, steps_per_epoch=4, val_count=1,
