@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -34,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .data import image_paths, load_image
+from .data import image_paths, load_image, sha256_file
 from .json_files import write_json
 from .runs import CODEC_WEIGHTS, center_crop, machine, split_folder
 from .training_setup import TrainConfig, build_codec, rd_loss, start_weights
@@ -194,14 +193,6 @@ class StatelessTrainer:
 
 
 # --------------------------------------------------------------------------- weights in parts
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _split(path: Path, part_mb: float) -> list[str]:
     """Cut ``path`` into ``path.part0``, ``path.part1``, ... of at most ``part_mb`` MiB and delete it."""
     size, names = int(part_mb * (1 << 20)), []
@@ -235,7 +226,7 @@ def join_parts(run_dir) -> Path:
             if not (run / name).is_file():
                 raise FileNotFoundError(f"{run / name}: missing part of {CODEC_WEIGHTS}")
             out.write((run / name).read_bytes())
-    if _sha256(target.with_suffix(".tmp")) != record["weights_sha256"]:
+    if sha256_file(target.with_suffix(".tmp")) != record["weights_sha256"]:
         target.with_suffix(".tmp").unlink()
         raise ValueError(f"{run}: the joined parts do not match the recorded SHA-256 of {CODEC_WEIGHTS}")
     target.with_suffix(".tmp").replace(target)
@@ -275,7 +266,7 @@ class _Run:
         trainer.write_back()
         path = self.out / CODEC_WEIGHTS
         trainer.codec.save_weights(str(path))
-        self.record["weights_sha256"] = _sha256(path)
+        self.record["weights_sha256"] = sha256_file(path)
         if self.part_mb:
             self.record["weights_parts"] = _split(path, self.part_mb)
         self.history["epoch"].append(len(self.history["epoch"]))
