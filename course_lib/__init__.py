@@ -12,6 +12,7 @@ module                           concept (and the notebook that introduces it)
 ``config``                       fast mode, seeds, paths, figure style (00)
 ``progress``                     one progress line a saved notebook keeps (02)
 ``json_files``                   JSON without NaN, written atomically
+``files``                        files read safely, written atomically, checksummed
 ``data``                         course photos, image folders, Kodak, crops (00)
 ``metrics``, ``rd``              PSNR, MS-SSIM, bpp (00); RD curves, BD-rate (01)
 ``checks``                       the exercises' self-checks (00)

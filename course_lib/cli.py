@@ -39,8 +39,8 @@ from pathlib import Path  # noqa: E402
 from .baselines import available_codecs, classical_benchmark  # noqa: E402  (Pillow and NumPy only)
 from .bitstream import MAX_FILE_BYTES, check_sizes, read_header  # noqa: E402  (NumPy and constriction only)
 from .config import ReproducibilityWarning, import_tensorflow_quietly  # noqa: E402
-from .data import (MAX_PIXELS, ImageLoadWarning, image_format, image_paths, load_image, read_file,  # noqa: E402
-                   save_image, write_file)
+from .data import MAX_PIXELS, ImageLoadWarning, image_format, image_paths, load_image, save_image  # noqa: E402
+from .files import read_file, write_file  # noqa: E402
 from .metrics import bits_per_pixel  # noqa: E402  (NumPy only at import)
 from .registry import entry_for_model_id, find_entry, read_verified, tables_from_bytes  # noqa: E402
 from .runs import CODEC_WEIGHTS, read_record, run_kind  # noqa: E402

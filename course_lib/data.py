@@ -8,11 +8,8 @@ read upright (their EXIF orientation applied, as a photo viewer shows them);
 of an animated or multi-page file only the first frame is read, with an
 :class:`ImageLoadWarning` that says so.
 
-Files go through three helpers that the command line uses too:
-:func:`open_regular_file` (refuses folders, devices and pipes by name, never
-blocks), :func:`read_file` (with a size limit checked before reading) and
-:func:`write_file` (a temporary file beside the target, renamed over it only
-on success, so a failed write leaves nothing behind).
+Files are opened and written through :mod:`course_lib.files`, which refuses
+folders, devices and pipes by name, never blocks, and writes atomically.
 
 Nothing here touches the network: the course photos ship inside scikit-image
 and scikit-learn, Kodak is read from a local folder.
@@ -21,23 +18,21 @@ and scikit-learn, Kodak is read from a local folder.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
-import secrets
-import stat
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import DATA_DIR, PROJECT_ROOT
+from .files import open_regular_file, os_error, sha256_file, write_file
 
 __all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "COURSE_PHOTOS", "OTHER_IMAGES", "ImageLoadError", "ImageLoadWarning",
-           "read_file", "write_file", "to_rgb8", "load_image", "image_format", "save_image", "course_photo",
-           "course_photos", "image_paths", "load_folder", "kodak_dir", "load_kodak", "training_dataset"]
+           "to_rgb8", "load_image", "image_format", "save_image", "course_photo",
+           "course_photos", "image_paths", "load_folder", "kodak_dir", "load_kodak", "training_dataset", "random_crops"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -67,109 +62,6 @@ class ImageLoadError(ValueError):
 class ImageLoadWarning(UserWarning):
     """An image was read, but not all of it: an animated or multi-page file gives its first frame only (the
     command line prints it as one line)."""
-
-
-# --------------------------------------------------------------------------- files
-def _file_error(path: Path, exc: OSError) -> OSError:
-    """An ``OSError`` of the same kind whose one-line message (``str``) starts with ``path``."""
-    if isinstance(exc, FileNotFoundError):
-        return _os_error(FileNotFoundError, exc.errno, f"{path}: no such file")
-    if exc.errno == errno.ENXIO:  # a socket: open() cannot read it
-        return _os_error(OSError, exc.errno, f"{path}: not a regular file (a device, pipe or socket)")
-    return _os_error(type(exc), exc.errno, f"{path}: {exc.strerror or exc}")
-
-
-def _os_error(kind: type, number: int | None, message: str) -> OSError:
-    # OSError(errno, message) would print as "[Errno N] message"; keep the message alone.
-    error = kind(message)
-    error.errno = number
-    return error
-
-
-def open_regular_file(path) -> BinaryIO:
-    """Open ``path`` for reading (binary), refusing anything but a regular file.
-
-    A folder raises ``IsADirectoryError`` ("is a directory"); a device such as
-    ``/dev/null``, a pipe or a socket raises ``OSError`` ("not a regular file");
-    a missing path ``FileNotFoundError`` ("no such file"); every message is one
-    line that starts with the path. The file is opened without blocking and
-    checked through the open descriptor, so a named pipe cannot make the
-    caller wait for a writer, nor can the path be swapped after the check.
-    """
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise _file_error(path, exc) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise _os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory, not a file")
-        raise _os_error(OSError, errno.EINVAL, f"{path}: not a regular file (a device, pipe or socket)")
-    return os.fdopen(fd, "rb")
-
-
-def read_file(path, max_bytes: int | None = None) -> bytes:
-    """The bytes of a regular file (see :func:`open_regular_file`), read once.
-
-    With ``max_bytes`` a larger file is refused with ``OSError`` ("N bytes,
-    more than ...") before anything is read, and at most ``max_bytes + 1``
-    bytes are ever read (a file that grows meanwhile is refused too). Used by the command line and the weights
-    registry.
-    """
-    path = Path(path)
-    with open_regular_file(path) as file:
-        if max_bytes is None:
-            content = file.read()
-        else:
-            size = os.fstat(file.fileno()).st_size
-            content = file.read(max_bytes + 1) if size <= max_bytes else b""
-            if size > max_bytes or len(content) > max_bytes:
-                raise _os_error(OSError, errno.EFBIG, f"{path}: {max(size, len(content)):,} bytes, more than "
-                                                      f"the largest file accepted here ({max_bytes:,} bytes)")
-        return content
-
-
-def write_file(path, content: bytes | Callable[[BinaryIO], None]) -> Path:
-    """Write ``content`` (bytes, or a function that writes to a binary file) to ``path``, atomically.
-
-    The bytes go to a temporary file beside ``path`` (same folder, so the
-    final rename never crosses file systems), which replaces ``path`` only once
-    everything is written: a failed write (disk full, an exception in
-    ``content``) leaves ``path`` as it was and no temporary file behind. A
-    symbolic link at ``path`` is replaced by the new file, not followed.
-    I/O errors are ``OSError``s whose one-line message names ``path``. Used by the command line.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise _os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory; give a file name")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    try:
-        while True:  # a name nobody else holds; permissions from the umask, as for any new file
-            temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-            try:
-                fd = os.open(temporary, flags, 0o666)
-                break
-            except FileExistsError:
-                continue
-    except OSError as exc:
-        raise _file_error(path, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            if callable(content):
-                content(file)
-            else:
-                file.write(content)
-            file.flush()
-            os.fsync(file.fileno())  # the data is on disk before the new name points at it
-        os.replace(temporary, path)
-    except BaseException as exc:
-        temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _file_error(path, exc) from None
-        raise
-    return path
 
 
 # --------------------------------------------------------------------------- conversion
@@ -311,7 +203,7 @@ def image_format(path) -> str:
     """
     path = Path(path)
     if path.is_dir():
-        raise _os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory; give an image file name "
+        raise os_error(IsADirectoryError, errno.EISDIR, f"{path}: is a directory; give an image file name "
                                                          f"such as {path / 'image.png'}")
     supported = ", ".join(IMAGE_SUFFIXES)
     if not path.suffix:
@@ -409,15 +301,6 @@ def _read_checksums(path: Path) -> dict[str, str]:
     return sums
 
 
-def sha256_file(path) -> str:
-    """Hex SHA-256 of a file's bytes. Library plumbing (the weights registry and Kodak checks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def kodak_dir() -> Path | None:
     """The Kodak folder: ``$KODAK_DIR`` if set, else ``../shared/kodak`` beside the
     project when present, else ``data/kodak`` when present; ``None`` otherwise.
@@ -479,21 +362,25 @@ def training_dataset(images: Iterable[np.ndarray] | str | os.PathLike, crop: int
     if not pool:
         raise ValueError(f"no image is at least {crop}x{crop} pixels")
     rng = np.random.default_rng(seed)
-
-    def generator():
-        while True:
-            for i in rng.permutation(len(pool)):
-                im = pool[i]
-                y = rng.integers(0, im.shape[0] - crop + 1)
-                x = rng.integers(0, im.shape[1] - crop + 1)
-                patch = im[y:y + crop, x:x + crop]
-                if rng.random() < 0.5:
-                    patch = patch[:, ::-1]
-                yield patch
-            if not repeat:
-                return
-
     ds = tf.data.Dataset.from_generator(
-        generator, output_signature=tf.TensorSpec((crop, crop, 3), tf.uint8))
+        lambda: random_crops(pool, crop, rng, repeat), output_signature=tf.TensorSpec((crop, crop, 3), tf.uint8))
     ds = ds.map(lambda p: tf.cast(p, tf.float32) / 255.0)
     return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+def random_crops(pool: Sequence[np.ndarray], crop: int, rng: np.random.Generator, repeat: bool = True):
+    """Yield ``crop`` x ``crop`` crops of the images in ``pool`` (each at least that large), flipped
+    left-right half of the time: each pass visits every image once, in a new random order from ``rng``.
+
+    Plumbing: the one sampler behind :func:`training_dataset` (notebook 02) and the command line's
+    device trainer, so both draw the same crops for the same seed.
+    """
+    while True:
+        for i in rng.permutation(len(pool)):
+            im = pool[i]
+            y = rng.integers(0, im.shape[0] - crop + 1)
+            x = rng.integers(0, im.shape[1] - crop + 1)
+            patch = im[y:y + crop, x:x + crop]
+            yield patch[:, ::-1] if rng.random() < 0.5 else patch
+        if not repeat:
+            return

@@ -33,7 +33,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from .data import image_paths, load_image, sha256_file
+from .data import image_paths, load_image, random_crops
+from .files import sha256_file
 from .json_files import write_json
 from .runs import CODEC_WEIGHTS, center_crop, machine, split_folder
 from .training_setup import TrainConfig, build_codec, rd_loss, start_weights
@@ -66,21 +67,11 @@ class CropSampler:
         self.pool = [im for im in images if min(im.shape[:2]) >= self.crop]
         if not self.pool:
             raise ValueError(f"{where}no image is at least {self.crop}x{self.crop} pixels")
-        self.rng = np.random.default_rng(seed)
-        self.order: list[int] = []
-
-    def _crop(self) -> np.ndarray:
-        if not self.order:
-            self.order = list(self.rng.permutation(len(self.pool)))
-        im = self.pool[self.order.pop(0)]
-        y = self.rng.integers(0, im.shape[0] - self.crop + 1)
-        x = self.rng.integers(0, im.shape[1] - self.crop + 1)
-        patch = im[y:y + self.crop, x:x + self.crop]
-        return patch[:, ::-1] if self.rng.random() < 0.5 else patch
+        self.crops = random_crops(self.pool, self.crop, np.random.default_rng(seed))
 
     def batch(self) -> np.ndarray:
         """The next batch, float32 (batch_size, crop, crop, 3) in [0, 1]."""
-        return np.stack([self._crop() for _ in range(self.batch_size)]).astype(np.float32) / 255.0
+        return np.stack([next(self.crops) for _ in range(self.batch_size)]).astype(np.float32) / 255.0
 
 
 def _rate_distortion(outputs: dict, images, lmbda):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .codec import TRAINING_QUANTIZATION, LearnedCodec
 from .config import WEIGHTS_DIR, ReproducibilityWarning, onednn_enabled
-from .data import sha256_file
+from .files import sha256_file
 from .hyperprior import HyperpriorCodec
 from .registry import (MANIFEST, WeightsError, check_config, find_entry, first_line, integer_in, one_of,
                        read_manifest, read_verified, tables_from_bytes, write_manifest)

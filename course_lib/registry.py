@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from .config import WEIGHTS_DIR
-from .data import read_file, sha256_file
+from .files import read_file, sha256_file
 from .range_coder import EntropyTables
 
 __all__ = ["DEFAULT_MODEL", "MANIFEST", "WeightsError", "find_entry", "read_manifest", "write_manifest",

@@ -52,7 +52,8 @@ from . import metrics
 from .baselines import compress_with, decode, encode, image_list
 from .blocks import ResidualBlock
 from .config import WEIGHTS_DIR
-from .data import sha256_file, to_rgb8
+from .data import to_rgb8
+from .files import sha256_file
 from .models import load_weights_from_bytes
 from .registry import (BOOLEAN, MANIFEST, WeightsError, check_config, entry_file, find_entry, integer_in, read_manifest,
                        read_verified, write_manifest)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import bitstream, data
+from course_lib import bitstream, data, files
 from course_lib.__main__ import main
 from course_lib.data import ImageLoadError, ImageLoadWarning, course_photo, load_image, save_image
 
@@ -75,9 +75,9 @@ def test_oversized_rcz_is_refused_before_it_is_read(setup, capsys):
 def test_read_file_never_reads_past_its_limit(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 100)
-    assert data.read_file(path, max_bytes=100) == b"x" * 100
+    assert files.read_file(path, max_bytes=100) == b"x" * 100
     with pytest.raises(OSError, match=r"f.bin: 100 bytes, more than .*99 bytes"):
-        data.read_file(path, max_bytes=99)
+        files.read_file(path, max_bytes=99)
 
 
 # --------------------------------------------------------------------------- item 4: no lost input
@@ -113,21 +113,21 @@ def test_a_failed_write_leaves_no_file(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError) as caught:
-        data.write_file(target, half_then_disk_full)
+        files.write_file(target, half_then_disk_full)
     assert str(caught.value) == f"{target}: No space left on device" and caught.value.errno == errno.ENOSPC
     assert not target.exists() and leftovers(tmp_path) == []
     target.write_bytes(b"old")  # an existing file is kept as it was
     with pytest.raises(OSError, match="No space"):
-        data.write_file(target, half_then_disk_full)
+        files.write_file(target, half_then_disk_full)
     assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
     def interrupted(file):
         file.write(b"x")
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):  # an interrupted write too, and the interruption is not relabelled
-        data.write_file(target, interrupted)
+        files.write_file(target, interrupted)
     assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
-    assert data.write_file(target, b"new").read_bytes() == b"new" and leftovers(tmp_path) == []
+    assert files.write_file(target, b"new").read_bytes() == b"new" and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("command", ["compress", "decompress"])
@@ -138,7 +138,7 @@ def test_command_line_write_errors_name_the_file_and_leave_nothing(setup, capsys
     def disk_full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(data.os, "fsync", disk_full)  # the data was written, the disk refuses to keep it
+    monkeypatch.setattr(files.os, "fsync", disk_full)  # the data was written, the disk refuses to keep it
     status, out, err = run_main(capsys, command, image if command == "compress" else rcz, target, "--weights", weights)
     assert_one_line_error(status, err, f"{target}: No space left on device")
     assert list(tmp_path.iterdir()) == []

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from course_lib import registry
-from course_lib import data
+from course_lib import files
 from course_lib.__main__ import main
 from course_lib.codec import LearnedCodec
 from course_lib.models import WeightsError, load_codec, save_codec
@@ -63,7 +63,7 @@ def test_loaded_weights_are_the_bytes_that_were_hashed(setup, tmp_path, monkeypa
     other.build()
     other.update_tables()
     save_codec(other, "other", tmp_path / "other")
-    read_file = data.read_file
+    read_file = files.read_file
 
     def read_then_swap(path, *args, **kwargs):
         content = read_file(path, *args, **kwargs)
@@ -100,7 +100,7 @@ def test_manifest_paths_must_stay_inside_the_weights_folder(setup, tmp_path, mon
     (tmp_path / "outside.npz").write_bytes(b"secret")
     (folder / "link.weights.h5").symlink_to(tmp_path / "outside.npz")
     _edit_entry(folder, **{key: value})
-    opened, read_file = [], data.read_file
+    opened, read_file = [], files.read_file
 
     def recording_read_file(path, *args, **kwargs):
         opened.append(path.name)

@@ -223,7 +223,7 @@ def test_shipping_a_widened_run_over_its_source_records_the_source_not_itself(fo
     source's SHA-256, read before the new weights replace the entry, not the new file's."""
     import shutil
 
-    from course_lib.data import sha256_file
+    from course_lib.files import sha256_file
     from course_lib.registry import read_manifest
     from course_lib.ship import ship_codec
 
