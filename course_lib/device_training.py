@@ -37,7 +37,7 @@ from .data import image_paths, load_image, random_crops
 from .files import sha256_file
 from .json_files import write_json
 from .runs import CODEC_WEIGHTS, center_crop, machine, split_folder
-from .training_setup import TrainConfig, build_codec, rd_loss, start_weights
+from .training_setup import TrainConfig, build_codec, rd_loss, start_provenance, start_weights
 
 __all__ = ["CropSampler", "StatelessTrainer", "join_parts", "main", "train_on_device"]
 
@@ -309,7 +309,8 @@ def train_on_device(config: TrainConfig, budget_seconds: float, *, val_data=None
               list(config.lmbdas), "backend": keras.backend.backend(), "machine": _machine(),
               "precision": config.precision, "batch_size": config.batch_size, "crop": config.crop,
               "budget_seconds": budget_seconds, "training_photos": len(sampler.pool),
-              "validation_crops": 0 if val is None else len(val), **(extra or {}), "log": []}
+              "validation_crops": 0 if val is None else len(val), "start": start_provenance(config),
+              **(extra or {}), "log": []}
     run = _Run(out, config, record, part_mb)
     rates = np.random.default_rng(config.seed + 1)
 

@@ -27,6 +27,7 @@ from .restoration import (DEFAULT_MODEL as RESTORATION_MODEL, RestorationNet, be
 from .restoration_training import RestorationTrainConfig, build_restorer
 from .runs import RESTORATION_WEIGHTS, machine, read_record, run_kind
 from .training import load_run, training_command
+from .training_setup import start_provenance
 
 __all__ = ["CHECK_IMAGE", "CHECK_QUALITY", "CHECK_RATE", "codec_check", "ship", "ship_codec", "ship_restoration",
            "shipped_check"]
@@ -76,20 +77,10 @@ def ship_codec(run_dir, name: str = CODEC_MODEL, folder=None, kodak=None, progre
     """
     codec, config, record = load_run(run_dir)
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
-    # Where the run started, read before saving: the new weights may replace the very entry it started from
-    # (a codec widened from, or continuing, the shipped one under the same name).
-    start = {}
-    if config.init:
-        start["init"] = weights_provenance(config.init)
-    if config.init_transforms:
-        source_folder, _, source_entry = find_entry(config.init_transforms)
-        start["init_transforms"] = weights_provenance(source_folder / source_entry["file"])
-    if getattr(config, "widen_from", None):
-        # Recorded as "init" (the chain course_lib.registry.training_runs follows): the widened
-        # codec starts as the same function, so the source's steps are part of its training.
-        source_folder, _, source_entry = find_entry(config.widen_from)
-        start["init"] = {**weights_provenance(source_folder / source_entry["file"]),
-                         "widened_from": source_entry.get("config")}
+    # Where the run started: as its record measured it when training began (the name it started from may
+    # hold other weights now); for older runs, measured here, before saving, since the new weights may
+    # replace the very entry the run started from.
+    start = record["start"] if "start" in record else start_provenance(config)
     save_codec(codec, name, folder)
     last = {k: v[-1] for k, v in record["history"].items() if k != "epoch" and v}
     # A run of course_lib.device_training records its own command and data subset.

@@ -27,6 +27,7 @@ this module re-exports them.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -38,7 +39,8 @@ from .data import load_image, training_dataset
 from .fitting import fit_resumable, start_run
 from .runs import CODEC_WEIGHTS, center_crop, read_history, read_record, split_folder  # noqa: F401  (read_history)
 from .training_setup import (COMPRESSAI_LAMBDAS, MODELS, TrainConfig, build_codec, rd_loss,  # noqa: F401  (re-exported)
-                             start_weights, training_command, warm_start_transforms, warm_start_widened)
+                             start_provenance, start_weights, training_command, warm_start_transforms,
+                             warm_start_widened)
 
 __all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "RateDistortionTrainer", "TrainConfig", "build_codec", "load_run", "rd_loss",
            "train", "training_command", "warm_start_transforms", "warm_start_widened"]
@@ -149,9 +151,11 @@ def train(config: TrainConfig, verbose: int = 1):
         trainer.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm))
         trainer.built = True  # the codec inside is built; BackupAndRestore requires this flag
 
+    previous = out / "history.json"  # a resumed run keeps the start its first part recorded
+    start = None if previous.exists() and "start" in json.loads(previous.read_text()) else start_provenance(config)
     record = fit_resumable(trainer, dataset, out, epochs, config.steps_per_epoch,
                            save=lambda folder: codec.save_weights(str(folder / CODEC_WEIGHTS)),
-                           validation_data=val, verbose=verbose)
+                           validation_data=val, verbose=verbose, extra={"start": start})
     return codec, record
 
 

@@ -22,8 +22,8 @@ from .models import load_codec
 from .registry import find_entry, weights_provenance
 from .widening import copy_into_wider
 
-__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "rd_loss", "start_weights",
-           "training_command", "warm_start_transforms", "warm_start_widened"]
+__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "rd_loss", "start_provenance",
+           "start_weights", "training_command", "warm_start_transforms", "warm_start_widened"]
 
 
 #: Lambdas of CompressAI's bmshj2018 models, qualities 1..8 (MSE on the 0-255 scale).
@@ -156,6 +156,29 @@ def start_weights(codec, config: TrainConfig) -> None:
         warm_start_transforms(codec, config.init_transforms, config.lmbdas)
     elif config.gains_from_lmbdas:
         codec.initialize_gains(config.lmbdas)
+
+
+def start_provenance(config: TrainConfig) -> dict:
+    """Where a run starts, for its record: ``{"init": ..., "init_transforms": ...}`` as far as ``config`` has them.
+
+    Each value is :func:`course_lib.registry.weights_provenance` of the start's weights (path, SHA-256 and,
+    for shipped weights, their name and training record). A widened start is recorded as ``init`` (the
+    chain :func:`course_lib.registry.training_runs` follows: the widened codec starts as the same
+    function, so the source's steps are part of its training) with ``widened_from``, the source's
+    configuration. Measured when training starts and kept in the run's record, because a name such as
+    ``learned_hyperprior`` may point at other weights by the time the run is shipped. Used by the
+    command line (``train``, ``ship``).
+    """
+    start = {}
+    if config.init:
+        start["init"] = weights_provenance(config.init)
+    if config.init_transforms:
+        folder, _, entry = find_entry(config.init_transforms)
+        start["init_transforms"] = weights_provenance(folder / entry["file"])
+    if config.widen_from:
+        folder, _, entry = find_entry(config.widen_from)
+        start["init"] = {**weights_provenance(folder / entry["file"]), "widened_from": entry.get("config")}
+    return start
 
 
 def training_command(config: TrainConfig) -> str:

@@ -239,3 +239,27 @@ def test_shipping_a_widened_run_over_its_source_records_the_source_not_itself(fo
     assert entry["sha256"] != source_sha and read_manifest(weights)["tiny"]["config"]["channels"] == 12
     start = entry["training"]["init"]
     assert start["sha256"] == source_sha and start["name"] == "tiny" and start["widened_from"]["channels"] == 8
+
+
+def test_a_run_records_its_start_when_it_trains_not_when_it_is_shipped(folders, capsys):
+    """The source name may hold other weights by ship time (here: the run itself shipped over it first);
+    the start recorded is the one the run trained from."""
+    import json
+    import shutil
+
+    from course_lib.files import sha256_file
+    from course_lib.ship import ship_codec
+
+    weights = folders / "moving_source"
+    shutil.copytree(folders / "weights", weights)
+    source_sha = sha256_file(weights / "tiny.weights.h5")
+    out = folders / "wide_then_reshipped"
+    status, _, err = run_main(capsys, "--data", str(folders / "photos"), "--out", str(out), "--val-count", "1",
+                              "--widen-from", str(weights / "tiny.weights.h5"), "--channels", "12",
+                              "--steps", "2", "--steps-per-epoch", "2", "--crop", "32", "--batch-size", "2", "--quiet")
+    assert status == 0, err
+    assert json.loads((out / "history.json").read_text())["start"]["init"]["sha256"] == source_sha
+    ship_codec(out, "tiny", folder=weights, progress=False)  # the source's name now holds the widened codec
+    assert sha256_file(weights / "tiny.weights.h5") != source_sha
+    entry = ship_codec(out, "wide", folder=folders / "shipped_later", progress=False)
+    assert entry["training"]["init"]["sha256"] == source_sha and entry["training"]["init"]["name"] == "tiny"
