@@ -37,7 +37,8 @@ from .data import image_paths, load_image, random_crops
 from .files import sha256_file
 from .json_files import write_json
 from .runs import CODEC_WEIGHTS, center_crop, machine, split_folder
-from .training_setup import TrainConfig, build_codec, rd_loss, start_provenance, start_weights
+from .training_setup import (TrainConfig, build_codec, psnr_from_mse, rate_distortion_terms, start_provenance,
+                             start_weights)
 
 __all__ = ["CropSampler", "StatelessTrainer", "join_parts", "main", "train_on_device"]
 
@@ -72,14 +73,6 @@ class CropSampler:
     def batch(self) -> np.ndarray:
         """The next batch, float32 (batch_size, crop, crop, 3) in [0, 1]."""
         return np.stack([next(self.crops) for _ in range(self.batch_size)]).astype(np.float32) / 255.0
-
-
-def _rate_distortion(outputs: dict, images, lmbda):
-    """(loss, mean bpp, mean MSE on 0-255) of the codec's outputs: what RateDistortionTrainer computes."""
-    pixels = float(images.shape[1] * images.shape[2])
-    bpp = outputs["bits"] / pixels
-    mse255 = ops.mean(ops.square(outputs["x_hat"] - images), axis=(1, 2, 3)) * 255.0 ** 2
-    return ops.mean(rd_loss(bpp, mse255, lmbda)), ops.mean(bpp), ops.mean(mse255)
 
 
 class StatelessTrainer:
@@ -129,7 +122,7 @@ class StatelessTrainer:
     def _loss(self, trainable, non_trainable, images, rate, lmbda):
         outputs, non_trainable = self.codec.stateless_call(trainable, non_trainable, images, rate=rate,
                                                            training=True)
-        loss, bpp, mse255 = _rate_distortion(outputs, images, lmbda)
+        loss, bpp, mse255 = rate_distortion_terms(outputs, images, lmbda)
         return loss, (bpp, mse255, non_trainable)
 
     def _train_step(self, state, images, rate, lmbda):
@@ -142,7 +135,7 @@ class StatelessTrainer:
     def _evaluate_step(self, state, images, rate, lmbda):
         trainable, non_trainable, _ = state
         outputs, _ = self.codec.stateless_call(trainable, non_trainable, images, rate=rate, training=False)
-        return _rate_distortion(outputs, images, lmbda)
+        return rate_distortion_terms(outputs, images, lmbda)
 
     def step(self, images, rate: int, lmbda: float):
         """One training step at rate point ``rate`` (lambda ``lmbda``); returns (loss, bpp, mse) tensors."""
@@ -160,7 +153,7 @@ class StatelessTrainer:
             per_rate = [self._evaluate(self.state, images, np.int32(r), np.float32(lmbda))
                         for r, lmbda in enumerate(lmbdas)]
             loss, bpp, mse = np.mean([[float(ops.convert_to_numpy(v)) for v in terms] for terms in per_rate], axis=0)
-            rows.append((loss, bpp, mse, 10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10))))
+            rows.append((loss, bpp, mse, float(psnr_from_mse(mse))))
         return dict(zip(("val_loss", "val_bpp", "val_mse", "val_psnr"), (float(v) for v in np.mean(rows, axis=0))))
 
     def scale_learning_rate(self, factor: float) -> None:
@@ -276,7 +269,7 @@ class _Run:
 def _means(window: list) -> dict:
     loss, bpp, mse = np.mean([[float(v) for v in ops.convert_to_numpy(ops.stack(m))] for m in window], axis=0)
     return {"loss": float(loss), "bpp": float(bpp), "mse": float(mse),
-            "psnr": float(10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10)))}
+            "psnr": float(psnr_from_mse(mse))}
 
 
 def train_on_device(config: TrainConfig, budget_seconds: float, *, val_data=None, checkpoint_seconds: float = 120.0,

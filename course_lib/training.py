@@ -38,9 +38,9 @@ import tensorflow as tf
 from .data import load_image, training_dataset
 from .fitting import fit_resumable, start_run
 from .runs import CODEC_WEIGHTS, center_crop, read_history, read_record, split_folder  # noqa: F401  (read_history)
-from .training_setup import (COMPRESSAI_LAMBDAS, MODELS, TrainConfig, build_codec, rd_loss,  # noqa: F401  (re-exported)
-                             start_provenance, start_weights, training_command, warm_start_transforms,
-                             warm_start_widened)
+from .training_setup import (COMPRESSAI_LAMBDAS, MODELS, TrainConfig, build_codec, psnr_from_mse,  # noqa: F401
+                             rate_distortion_terms, rd_loss, start_provenance, start_weights, training_command,
+                             warm_start_transforms, warm_start_widened)
 
 __all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "RateDistortionTrainer", "TrainConfig", "build_codec", "load_run", "rd_loss",
            "train", "training_command", "warm_start_transforms", "warm_start_widened"]
@@ -77,14 +77,10 @@ class RateDistortionTrainer(keras.Model):
         """(loss, mean bpp, mean MSE on 0-255) of a batch; ``rate=None`` draws a rate point."""
         rate = self._rate_point() if rate is None else tf.constant(rate, tf.int32)
         out = self.codec(images, rate=rate, training=training)
-        pixels = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], tf.float32)
-        bpp = out["bits"] / pixels                                               # (B,)
-        mse255 = tf.reduce_mean(tf.square(out["x_hat"] - images), axis=[1, 2, 3]) * 255.0 ** 2  # (B,)
-        loss = tf.reduce_mean(rd_loss(bpp, mse255, tf.gather(self._lmbda_table, rate)))
-        return loss, tf.reduce_mean(bpp), tf.reduce_mean(mse255)
+        return rate_distortion_terms(out, images, tf.gather(self._lmbda_table, rate))
 
     def _update(self, loss, bpp, mse255):
-        psnr = 10.0 * tf.math.log(255.0 ** 2 / tf.maximum(mse255, 1e-10)) / tf.math.log(10.0)
+        psnr = psnr_from_mse(mse255)
         for name, value in (("loss", loss), ("bpp", bpp), ("mse", mse255), ("psnr", psnr)):
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}

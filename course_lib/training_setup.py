@@ -22,7 +22,8 @@ from .models import load_codec
 from .registry import find_entry, weights_provenance
 from .widening import copy_into_wider
 
-__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "rd_loss", "start_provenance",
+__all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "psnr_from_mse", "rate_distortion_terms",
+           "rd_loss", "start_provenance",
            "start_weights", "training_command", "warm_start_transforms", "warm_start_widened"]
 
 
@@ -33,6 +34,25 @@ COMPRESSAI_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.
 def rd_loss(bpp, mse255, lmbda):
     """The rate-distortion loss ``bpp + lmbda * mse255`` (per image or batch means). Introduced in notebook 07."""
     return bpp + lmbda * mse255
+
+
+def rate_distortion_terms(outputs: dict, images, lmbda):
+    """(loss, mean bpp, mean MSE on the 0-255 scale) of a batch (B, H, W, 3) in [0, 1] from the codec's
+    ``outputs`` (``bits`` per image and ``x_hat``), in ``keras.ops``: the same numbers under any backend.
+
+    Used by both trainers, :class:`course_lib.training.RateDistortionTrainer` (notebook 07) and the
+    command line's ``device_training``.
+    """
+    shape = keras.ops.shape(images)
+    bpp = outputs["bits"] / keras.ops.cast(shape[1] * shape[2], "float32")
+    mse255 = keras.ops.mean(keras.ops.square(outputs["x_hat"] - images), axis=(1, 2, 3)) * 255.0 ** 2
+    return keras.ops.mean(rd_loss(bpp, mse255, lmbda)), keras.ops.mean(bpp), keras.ops.mean(mse255)
+
+
+def psnr_from_mse(mse255):
+    """PSNR in dB of a mean squared error on the 0-255 scale, ``10 log10(255² / MSE)`` (MSE floored at
+    1e-10), in ``keras.ops``: the trainers' progress metric (notebook 07; ``device_training``)."""
+    return 10.0 * keras.ops.log10(255.0 ** 2 / keras.ops.maximum(mse255, 1e-10))
 
 
 @dataclass
