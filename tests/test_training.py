@@ -156,6 +156,30 @@ def test_training_speed_benchmark_compares_both_precisions(photo_folder, tmp_pat
     assert training_speed.main(["--data", str(tmp_path / "missing")]) == 2
 
 
+def test_training_speed_benchmark_starts_both_runs_from_a_shipped_codec(photo_folder, tmp_path, capsys):
+    import sys
+
+    from conftest import saved_tiny_codec
+    from course_lib.config import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import training_speed
+
+    codec, weights, _ = saved_tiny_codec(tmp_path)
+    out = tmp_path / "speed.json"
+    common = ["--data", str(photo_folder), "--steps", "3", "--warmup", "1", "--val-count", "1", "--crop", "64",
+              "--batch-size", "2", "--learning-rate", "0", "--init", str(weights)]
+    assert training_speed.main([*common, "--json", str(out)]) == 0
+    assert "from the shipped tiny" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["start"] == "from the shipped tiny" and result["validation_precision"] == "float32"
+    # With a zero learning rate both runs keep the shipped weights: evaluated alike in float32, equal numbers.
+    f32, bf16 = result["rows"]
+    assert f32["val_loss"] == pytest.approx(bf16["val_loss"], rel=1e-6) and f32["val_bpp"] > 0
+    assert training_speed.main([*common, "--lmbda", "0.01", "0.02"]) == 2
+    assert "1 rate point(s)" in capsys.readouterr().err
+
+
 def test_warm_start_copies_the_transforms_and_fits_the_gains(photo_folder, tmp_path):
     from keras import ops
 
