@@ -35,7 +35,7 @@ from .json_files import write_json
 from .models import load_codec
 from .plots import rd_plot
 from .progress import progress as progress_line
-from .rd import bd_rate, bd_window, rd_points, rd_table
+from .rd import bd_rate, bd_window, psnr_at_rate, rd_points, rd_table
 from .registry import DEFAULT_MODEL, WeightsError, find_entry
 from .restoration import (DEFAULT_MODEL as RESTORATION_MODEL, LEARNED_MODEL, benchmark_summary,
                           evaluate_restoration, load_restorer, results_table)
@@ -145,8 +145,13 @@ def codec_benchmark(data, weights=None, json_path=None, plot_path=None, limit: i
     bd = compare_with_baselines(learned, baselines)
     windows = bd_windows(learned, baselines)
     bd_fixed = compare_with_baselines(learned, baselines, BD_WINDOW)
+    gaps = {name: [None if np.isnan(g) else round(float(g), 3) for g in
+                   np.asarray(learned["psnr"]) - psnr_at_rate(curve["bpp"], curve["psnr"], learned["bpp"])]
+            for name, curve in baselines.items()}
     print("learned codec (bpp from the real files)")
     print(rd_table(learned, "rate"))
+    for name, gap in gaps.items():
+        print(f"  dB above {name} at the same bpp: " + " ".join("n/a" if g is None else f"{g:+.2f}" for g in gap))
     for name, curve in baselines.items():
         print(name)
         print(rd_table(curve, "quality"))
@@ -171,7 +176,7 @@ def codec_benchmark(data, weights=None, json_path=None, plot_path=None, limit: i
         print(f"wrote {plot_path}")
     result = {"command": command, "points": rd_points(learned, "rate"),
               "model": name_of(weights), "weights_sha256": weights_sha256(weights),
-              "bd_rate": bd, "bd_rate_psnr_window": windows,
+              "psnr_above_baseline_at_same_bpp": gaps, "bd_rate": bd, "bd_rate_psnr_window": windows,
               f"bd_rate_{BD_WINDOW[0]:g}_{BD_WINDOW[1]:g}_db": bd_fixed,
               "baselines": baselines, "images": len(images), "seconds": round(elapsed, 1)}
     if json_path:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["METHODS", "bd_psnr", "bd_rate", "bd_window", "rd_points", "rd_table"]
+__all__ = ["METHODS", "bd_psnr", "bd_rate", "bd_window", "psnr_at_rate", "rd_points", "rd_table"]
 
 METHODS = ("pchip", "cubic")
 
@@ -115,6 +115,21 @@ def bd_rate(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip",
     low, high = bd_window(anchor_psnr, test_psnr, window)
     mean_gap = _mean_over(qt, rt, low, high, method) - _mean_over(qa, ra, low, high, method)
     return float((np.exp(mean_gap) - 1.0) * 100.0)
+
+
+def psnr_at_rate(bpp, psnr, at_bpp) -> np.ndarray:
+    """The PSNR of the curve ``(bpp, psnr)`` at the rates ``at_bpp``: PCHIP through (log-rate, PSNR), as the
+    BD-rate interpolates; ``nan`` outside the curve's measured rates (no extrapolation).
+
+    What "a point below JPEG's curve at its own bpp" means: ``psnr_learned - psnr_at_rate(jpeg_bpp,
+    jpeg_psnr, bpp_learned) < 0``. Used by the command line (``evaluate`` prints it for every point).
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    rate, quality = _prepare(_log_rate(bpp, "curve"), psnr, "curve", "pchip")
+    at = _log_rate(at_bpp, "at_bpp")
+    inside = (at >= rate[0]) & (at <= rate[-1])
+    return np.where(inside, PchipInterpolator(rate, quality)(np.clip(at, rate[0], rate[-1])), np.nan)
 
 
 def bd_window(anchor_psnr, test_psnr, window=None) -> tuple[float, float]:

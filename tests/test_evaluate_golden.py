@@ -24,6 +24,8 @@ VOLATILE = {"command", "seconds"}
 #: The learned codec's and the networks' floats may differ in the last digits on another CPU (oneDNN
 #: or not, notebook 06); the classical codecs' are exact. BD-rates are percentages, hence their own bound.
 RELATIVE, ABSOLUTE, BD_ABSOLUTE = 1e-3, 1e-6, 0.1
+#: A PSNR difference (dB) inherits the PSNRs' bound: RELATIVE of about 30 dB.
+GAP_ABSOLUTE = 0.03
 
 COMMANDS = {
     "evaluate_two_images": ["evaluate", "--workers", "1"],
@@ -52,7 +54,8 @@ def differences(expected, actual, where="") -> list[str]:
             return [f"{where}: {len(actual)} values, expected {len(expected)}"]
         return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in differences(e, a, f"{where}[{i}]")]
     if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
-        bound = BD_ABSOLUTE if ".bd_rate" in where else max(ABSOLUTE, RELATIVE * abs(expected))
+        bound = (BD_ABSOLUTE if ".bd_rate" in where else GAP_ABSOLUTE if ".psnr_above" in where
+                 else max(ABSOLUTE, RELATIVE * abs(expected)))
         return [] if math.isclose(expected, actual, rel_tol=0, abs_tol=bound) else [f"{where}: {actual} != {expected}"]
     return [] if expected == actual else [f"{where}: {actual!r} != {expected!r}"]
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from course_lib.rd import bd_psnr, bd_rate
+from course_lib.rd import bd_psnr, bd_rate, psnr_at_rate
 
 # A smooth, concave RD curve like a real codec's: PSNR grows with log-rate.
 BPP = np.array([0.12, 0.25, 0.4, 0.6, 0.9, 1.3, 1.9, 2.6])
@@ -93,3 +93,16 @@ def test_rd_points_and_rd_table_read_one_curve_shape():
     assert lines[1].split() == ["10", "0.2500", "27.500", "0.9000"] and lines[2].split()[-1] == "nan"
     with pytest.raises(KeyError):
         rd_points(curve, "rate")  # the knob must be named as the curve names it
+
+
+def test_psnr_at_rate_goes_through_the_points_and_never_extrapolates():
+    assert np.allclose(psnr_at_rate(BPP, PSNR, BPP), PSNR)
+    between = psnr_at_rate(BPP, PSNR, [0.3, 1.0])
+    assert PSNR[1] < between[0] < PSNR[2] and PSNR[4] < between[1] < PSNR[5]
+    # The same interpolant as the BD-rate's: a curve shifted up by 1 dB is 1 dB above everywhere.
+    assert np.allclose(psnr_at_rate(BPP, PSNR + 1.0, [0.3, 1.0]) - between, 1.0)
+    assert np.isnan(psnr_at_rate(BPP, PSNR, [0.1, 3.0])).all()
+    order = np.random.default_rng(1).permutation(len(BPP))
+    assert np.allclose(psnr_at_rate(BPP[order], PSNR[order], [0.3, 1.0]), between)
+    with pytest.raises(ValueError, match="positive"):
+        psnr_at_rate(BPP, PSNR, [0.0])
