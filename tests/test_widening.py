@@ -218,23 +218,37 @@ def test_train_widen_from_runs_and_ships_with_the_source_as_its_start(folders, c
     assert len(training_runs(read_manifest(folders / "shipped")["wide"])) == 1  # tiny itself has no training record
 
 
-def test_shipping_a_widened_run_over_its_source_records_the_source_not_itself(folders, capsys):
-    """Shipped under the source's own name (the shipped codec widened and re-shipped), the record must name the
-    source's SHA-256, read before the new weights replace the entry, not the new file's."""
+def _widened_from_a_copy(folders, capsys, name):
+    """A copy of the tiny weights in ``folders/name`` and a 2-step run widened from the copy:
+    (the copy's folder, the source's SHA-256, the run folder)."""
     import shutil
 
     from course_lib.files import sha256_file
-    from course_lib.registry import read_manifest
-    from course_lib.ship import ship_codec
 
-    weights = folders / "reship"
+    weights = folders / name
     shutil.copytree(folders / "weights", weights)
     source_sha = sha256_file(weights / "tiny.weights.h5")
-    out = folders / "wide_over_source"
+    out = folders / f"{name}_run"
     status, _, err = run_main(capsys, "--data", str(folders / "photos"), "--out", str(out), "--val-count", "1",
                               "--widen-from", str(weights / "tiny.weights.h5"), "--channels", "12",
                               "--steps", "2", "--steps-per-epoch", "2", "--crop", "32", "--batch-size", "2", "--quiet")
     assert status == 0, err
+    return weights, source_sha, out
+
+
+def test_shipping_a_widened_run_over_its_source_records_the_source_not_itself(folders, capsys):
+    """Shipped under the source's own name (the shipped codec widened and re-shipped), the record must name the
+    source's SHA-256, not the new file's: also for a run recorded before runs kept their start, whose start
+    ship reads before the new weights replace the entry."""
+    import json
+
+    from course_lib.registry import read_manifest
+    from course_lib.ship import ship_codec
+
+    weights, source_sha, out = _widened_from_a_copy(folders, capsys, "reship")
+    record = json.loads((out / "history.json").read_text())
+    del record["start"]  # as older runs' records are
+    (out / "history.json").write_text(json.dumps(record))
     entry = ship_codec(out, "tiny", folder=weights, progress=False)
     assert entry["sha256"] != source_sha and read_manifest(weights)["tiny"]["config"]["channels"] == 12
     start = entry["training"]["init"]
@@ -245,19 +259,11 @@ def test_a_run_records_its_start_when_it_trains_not_when_it_is_shipped(folders, 
     """The source name may hold other weights by ship time (here: the run itself shipped over it first);
     the start recorded is the one the run trained from."""
     import json
-    import shutil
 
     from course_lib.files import sha256_file
     from course_lib.ship import ship_codec
 
-    weights = folders / "moving_source"
-    shutil.copytree(folders / "weights", weights)
-    source_sha = sha256_file(weights / "tiny.weights.h5")
-    out = folders / "wide_then_reshipped"
-    status, _, err = run_main(capsys, "--data", str(folders / "photos"), "--out", str(out), "--val-count", "1",
-                              "--widen-from", str(weights / "tiny.weights.h5"), "--channels", "12",
-                              "--steps", "2", "--steps-per-epoch", "2", "--crop", "32", "--batch-size", "2", "--quiet")
-    assert status == 0, err
+    weights, source_sha, out = _widened_from_a_copy(folders, capsys, "moving_source")
     assert json.loads((out / "history.json").read_text())["start"]["init"]["sha256"] == source_sha
     ship_codec(out, "tiny", folder=weights, progress=False)  # the source's name now holds the widened codec
     assert sha256_file(weights / "tiny.weights.h5") != source_sha
