@@ -36,17 +36,40 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 
+def config_for(args, precision: str = "float32"):
+    """The benchmark's codec as a :class:`course_lib.training.TrainConfig` (no run folder)."""
+    from course_lib.training import TrainConfig
+
+    return TrainConfig(data=args.data, out="", lmbdas=args.lmbda, channels=args.channels,
+                       latent_channels=args.latent_channels, model=args.model, precision=precision,
+                       hyper_channels=args.hyper_channels, residual_stages=args.residual_stages)
+
+
+def validate(codec, config, args, val_crops) -> dict:
+    """Loss, bpp, MSE and PSNR of ``codec``'s weights on the held-out crops, run in float32 as shipped codecs run
+    (rounded latents, every rate point averaged)."""
+    import tensorflow as tf
+
+    from course_lib.training import RateDistortionTrainer, build_codec
+
+    evaluated = build_codec(config, precision="float32")
+    evaluated.set_weights(codec.get_weights())
+    judge = RateDistortionTrainer(evaluated, args.lmbda)
+    judge.compile()
+    judge.built = True
+    return judge.evaluate(tf.data.Dataset.from_tensor_slices(val_crops).batch(args.batch_size), verbose=0,
+                          return_dict=True)
+
+
 def run(precision: str, args, train_images, val_crops) -> dict:
     import keras
     import tensorflow as tf
 
     from course_lib.data import training_dataset
-    from course_lib.training import RateDistortionTrainer, TrainConfig, build_codec
+    from course_lib.training import RateDistortionTrainer, build_codec
 
     keras.utils.set_random_seed(args.seed)
-    config = TrainConfig(data=args.data, out="", lmbdas=args.lmbda, channels=args.channels,
-                         latent_channels=args.latent_channels, model=args.model, precision=precision,
-                         hyper_channels=args.hyper_channels, residual_stages=args.residual_stages)
+    config = config_for(args, precision)
     codec = build_codec(config)
     if args.init_weights:
         codec.load_weights(args.init_weights)
@@ -72,13 +95,7 @@ def run(precision: str, args, train_images, val_crops) -> dict:
     started = time.perf_counter()
     trainer.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0, shuffle=False, callbacks=[timer])
     wall = time.perf_counter() - started
-    val = tf.data.Dataset.from_tensor_slices(val_crops).batch(args.batch_size)
-    evaluated = build_codec(config, precision="float32")  # the trained weights, run as a shipped codec runs
-    evaluated.set_weights(codec.get_weights())
-    judge = RateDistortionTrainer(evaluated, args.lmbda)
-    judge.compile()
-    judge.built = True
-    result = judge.evaluate(val, verbose=0, return_dict=True)
+    result = validate(codec, config, args, val_crops)
     step_seconds = float(np.median(timer.times[args.warmup:]))
     return {"precision": precision, "steps": args.steps, "median_step_seconds": step_seconds,
             "steps_per_second": 1.0 / step_seconds, "wall_seconds": wall,
@@ -140,6 +157,14 @@ def main(argv=None) -> int:
     val_crops = np.stack([center_crop(im, side) for im in val_images]).astype(np.float32) / 255.0
 
     rows = [run(precision, args, train_images, val_crops) for precision in ("float32", "bfloat16")]
+    before = None
+    if args.init:  # the shipped weights themselves, the point both runs start from
+        from course_lib.training import build_codec
+
+        config = config_for(args)
+        shipped = build_codec(config)
+        shipped.load_weights(args.init_weights)
+        before = {f"val_{k}": float(v) for k, v in validate(shipped, config, args, val_crops).items()}
     start = f"from the shipped {args.init}" if args.init else "from scratch"
     print(f"{args.model} codec, N={args.channels}, M={args.latent_channels}, batch {args.batch_size} x "
           f"{args.crop}^2, lambdas {args.lmbda}, {args.steps} steps each {start}, seed {args.seed}; "
@@ -148,6 +173,9 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"  {r['precision']:>9} {r['median_step_seconds']:7.3f} {r['steps_per_second']:8.2f} "
               f"{r['val_loss']:9.4f} {r['val_bpp']:8.4f} {r['val_psnr']:9.2f}")
+    if before:
+        print(f"  {'start':>9} {'':>7} {'':>8} {before['val_loss']:9.4f} {before['val_bpp']:8.4f} "
+              f"{before['val_psnr']:9.2f}   (the shipped weights)")
     ratio = rows[1]["median_step_seconds"] / rows[0]["median_step_seconds"]
     print(f"  time per step, bfloat16 / float32: {ratio:.2f}x (same process, same machine)")
     print(f"  after {args.steps} steps, bfloat16 - float32: {rows[1]['val_psnr'] - rows[0]['val_psnr']:+.2f} dB, "
@@ -156,7 +184,7 @@ def main(argv=None) -> int:
         with open(args.json, "w") as f:
             json.dump({"command": "python benchmarks/training_speed.py " + " ".join(argv or sys.argv[1:]),
                        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "start": start,
-                       "validation_precision": "float32", "rows": rows,
+                       "validation_precision": "float32", "validation_at_start": before, "rows": rows,
                        "bfloat16_over_float32_time": ratio}, f, indent=2)
         print(f"wrote {args.json}")
     return 0

@@ -176,6 +176,7 @@ def test_training_speed_benchmark_starts_both_runs_from_a_shipped_codec(photo_fo
     # With a zero learning rate both runs keep the shipped weights: evaluated alike in float32, equal numbers.
     f32, bf16 = result["rows"]
     assert f32["val_loss"] == pytest.approx(bf16["val_loss"], rel=1e-6) and f32["val_bpp"] > 0
+    assert result["validation_at_start"]["val_loss"] == pytest.approx(f32["val_loss"], rel=1e-6)
     assert training_speed.main([*common, "--lmbda", "0.01", "0.02"]) == 2
     assert "1 rate point(s)" in capsys.readouterr().err
 
