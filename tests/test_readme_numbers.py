@@ -3,27 +3,47 @@
 import json
 import re
 
+import pytest
+
 from course_lib.config import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
 RESULTS = PROJECT_ROOT / "docs" / "results"
 
 
-def test_hyperprior_table_matches_its_results_file():
-    points = json.loads((RESULTS / "kodak_rd_hyperprior.json").read_text())["points"]
+#: The shipped hyperpriors' Kodak results, each quoted in a table of its own.
+HYPERPRIOR_RESULTS = ["kodak_rd_hyperprior.json", "kodak_rd_hyperprior_wide.json"]
+
+
+@pytest.mark.parametrize("results", HYPERPRIOR_RESULTS)
+def test_hyperprior_table_matches_its_results_file(results):
+    points = json.loads((RESULTS / results).read_text())["points"]
     for label, key, digits in (("bpp", "bpp", 3), ("PSNR (dB)", "psnr", 2), ("MS-SSIM", "msssim", 3)):
         row = f"| {label} | " + " | ".join(f"{p[key]:.{digits}f}" for p in points) + " |"
-        assert row in README, f"README lacks the row {row!r}: copy it from docs/results/kodak_rd_hyperprior.json"
+        assert row in README, f"README lacks the row {row!r}: copy it from docs/results/{results}"
 
 
-def test_hyperprior_bd_rates_match_and_state_their_windows():
-    result = json.loads((RESULTS / "kodak_rd_hyperprior.json").read_text())
+@pytest.mark.parametrize("results", HYPERPRIOR_RESULTS)
+def test_hyperprior_bd_rates_match_and_state_their_windows(results):
+    result = json.loads((RESULTS / results).read_text())
     for name in ("jpeg420", "webp", "jpeg2000"):
         value, window = result["bd_rate"][name], result["bd_rate_psnr_window"][name]
         if value is None:
             continue
         quoted = f"{value:+.1f} %".replace("-", "−") + f" over {window[0]:.2f}–{window[1]:.2f} dB"
-        assert quoted in README, f"README should quote {quoted!r} for {name}"
+        assert quoted in README, f"README should quote {quoted!r} for {name} from docs/results/{results}"
+
+
+def test_training_speed_quotes_match_their_results_files():
+    text = " ".join(README.split())
+    for results in ("training_speed.json", "training_speed_from_shipped.json"):
+        r = json.loads((RESULTS / results).read_text())
+        f32, bf16 = r["rows"]
+        for quoted in (f"{r['bfloat16_over_float32_time']:.2f}× the time",
+                       f"{bf16['median_step_seconds']:.3f} s against {f32['median_step_seconds']:.3f} s",
+                       f"{bf16['val_psnr']:.2f} dB against {f32['val_psnr']:.2f} dB",
+                       f"{bf16['val_bpp']:.3f} bpp against {f32['val_bpp']:.3f} bpp"):
+            assert quoted in text, f"README should quote {quoted!r} from docs/results/{results}"
 
 
 def test_every_bd_rate_in_the_readme_states_a_window():
@@ -63,3 +83,14 @@ def test_transform_ceiling_quotes_match_their_results_file():
                    f"({top['rounded_psnr']:.2f} dB)",
                    f"the factorized codec's {rows['learned_codec']['rows'][-1]['unquantized_psnr']:.2f} dB"):
         assert quoted in text, f"README should quote {quoted!r} from docs/results/transform_ceiling.json"
+
+
+def test_wide_hyperprior_against_the_narrow_one_matches_the_results_files():
+    from course_lib.rd import bd_rate, bd_window
+
+    narrow, wide = (json.loads((RESULTS / f).read_text())["points"] for f in HYPERPRIOR_RESULTS)
+    curves = [[p["bpp"] for p in c] for c in (narrow, wide)], [[p["psnr"] for p in c] for c in (narrow, wide)]
+    value = bd_rate(curves[0][0], curves[1][0], curves[0][1], curves[1][1])
+    low, high = bd_window(curves[1][0], curves[1][1])
+    quoted = f"against the narrow `learned_hyperprior` {value:+.1f} %".replace("-", "−") + f" over {low:.2f}–{high:.2f} dB"
+    assert quoted in " ".join(README.split()), f"README should quote {quoted!r}"
