@@ -136,7 +136,7 @@ def _add_train(commands) -> None:
     train.add_argument("--hyper-channels", type=positive_int, default=64, help="K, channels of z (hyperprior)")
     train.add_argument("--residual-stages", type=int, nargs="*", choices=[0, 1, 2],
                        help="where E and D have residual blocks: 0 = 1/2, 1 = 1/4, 2 = 1/8 resolution "
-                            "(default: 0 1 2 for factorized, 2 for hyperprior)")
+                            "(default: 0 1 2, all three, for both models)")
     train.add_argument("--init-transforms", metavar="NAME_OR_PATH",
                        help="hyperprior: start E and D from this shipped factorized codec (same N, M, stages), "
                             "gains fitted to --lmbda")

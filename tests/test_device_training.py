@@ -210,3 +210,13 @@ def test_staging_counts_the_tree_and_keeps_under_the_limit(tmp_path):
     staged = json.loads((out / "config.json").read_text())
     assert staged["data"] == ".device/train" and staged["init"] == ".device/init.weights.h5"
     assert staged["widen_from"] is None and (out / "init.weights.h5").read_bytes() == init.read_bytes()
+    # Weights that travel with the tree anyway (tracked, like data/weights) are referenced, not copied again.
+    shipped = root / "shipped.weights.h5"
+    shipped.write_bytes(b"s" * 30_000)
+    subprocess.run(["git", "-C", str(root), "add", "shipped.weights.h5"], check=True)
+    assert stage_device.travels_with_tree(root, shipped) and not stage_device.travels_with_tree(root, init)
+    subset = stage_device.stage(photos, out, config, init=shipped, val_count=4, limit_mb=limit / 2 ** 20,
+                                root=root, wheels=())
+    staged = json.loads((out / "config.json").read_text())
+    assert staged["init"] == "shipped.weights.h5" and not (out / "init.weights.h5").exists()
+    assert subset["bytes"]["config_and_init"] < 1_000

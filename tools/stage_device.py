@@ -49,6 +49,17 @@ def tree_bytes(root: Path, skip: str = ".device") -> int:
     return sum(p.stat().st_size for p in paths if p.is_file() and not p.is_symlink())
 
 
+def travels_with_tree(root: Path, path: Path, skip: str = ".device") -> bool:
+    """Whether ``path`` is one of the files that travel without ``carry`` (see :func:`tree_bytes`)."""
+    path = Path(path).resolve()
+    if not path.is_relative_to(root.resolve()):
+        return False
+    name = str(path.relative_to(root.resolve()))
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard",
+                             "--", name], check=True, capture_output=True).stdout.decode().split("\n")
+    return name in listed and not name.startswith(skip + "/")
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 
@@ -93,17 +104,22 @@ def stage(photos: Path, out: Path, config: Path, init: Path | None = None, val_c
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
     values.update(data=where(out / "train"), val_count=val_count)
+    travels = init is not None and travels_with_tree(root, init, out.name)
     if init:
-        shutil.copyfile(init, out / "init.weights.h5")
-        values.update(init=where(out / "init.weights.h5"), widen_from=None, init_transforms=None,
-                      gains_from_lmbdas=False)
+        # Weights the tree carries anyway (a shipped codec in data/weights) are used where they are: no second
+        # copy, and the run's record finds their manifest entry (the whole lineage) beside them.
+        if not travels:
+            shutil.copyfile(init, out / "init.weights.h5")
+        start = Path(init).resolve() if travels else out / "init.weights.h5"
+        values.update(init=where(start), widen_from=None, init_transforms=None, gains_from_lmbdas=False)
     (out / "config.json").write_text(json.dumps(values, indent=2))
     train_paths, val_paths = split_folder(photos, val_count)
     (out / "val").mkdir()
     for path in val_paths:
         shutil.copyfile(path, out / "val" / path.name)
     used = {"tree": tree_bytes(root, out.name), "wheels": folder_bytes(out / "wheels"), "val": folder_bytes(out / "val"),
-            "config_and_init": (out / "config.json").stat().st_size + (init.stat().st_size if init else 0)}
+            "config_and_init": (out / "config.json").stat().st_size
+            + (init.stat().st_size if init and not travels else 0)}
     budget = int(limit_mb * MIB) - sum(used.values()) - 64 * 1024  # subset.json and slack
     chosen = [train_paths[i] for i in evenly_spaced([p.stat().st_size for p in train_paths], budget)]
     (out / "train").mkdir()
