@@ -80,8 +80,10 @@ benchmarks: setup
 		--json docs/results/kodak_rd_hyperprior.json --plot docs/img/rd_kodak_hyperprior.png
 	$(BIN)/python -m course_lib evaluate --data $(KODAK_DIR) --weights learned_hyperprior_wide \
 		--json docs/results/kodak_rd_hyperprior_wide.json --plot docs/img/rd_kodak_hyperprior_wide.png
-	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/codec_speed.py
-	$(BIN)/python benchmarks/transform_ceiling.py --data $(KODAK_DIR) --models learned_codec learned_hyperprior --json docs/results/transform_ceiling.json
+	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/codec_speed.py --models learned_codec learned_hyperprior \
+		learned_hyperprior_wide --json docs/results/codec_speed.json
+	$(BIN)/python benchmarks/transform_ceiling.py --data $(KODAK_DIR) --models learned_codec learned_hyperprior learned_hyperprior_wide \
+		--json docs/results/transform_ceiling.json
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --steps 300 --json docs/results/training_speed.json
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --init learned_hyperprior --steps 400 --learning-rate 1e-5 \
 		--json docs/results/training_speed_from_shipped.json

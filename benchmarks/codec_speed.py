@@ -1,6 +1,7 @@
 """Encode + decode time of the shipped learned codecs, as a ratio to the factorized codec measured in the same run.
 
     python benchmarks/codec_speed.py [--image PATH] [--repeats 3] [--models learned_codec learned_hyperprior]
+                                     [--json PATH]
 
 Times ``compress`` and ``decompress`` of one 768 x 512 photo (default: the
 first Kodak image when ``KODAK_DIR`` or ``../shared/kodak`` is present,
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["learned_codec", "learned_hyperprior"],
                         help="shipped model names; the first is the baseline")
+    parser.add_argument("--json", help="write the table here")
     args = parser.parse_args(argv)
 
     from course_lib.models import WeightsError, load_codec
@@ -73,6 +75,14 @@ def main(argv=None) -> int:
         row["ratio"] = total / (base["compress"] + base["decompress"])
         print(f"  {name:>20} {row['rate']:>5} {row['bytes']:>8,} {row['compress']:9.3f} {row['decompress']:9.3f} "
               f"{total:8.3f} {row['ratio']:5.2f}x")
+    if args.json:
+        from course_lib.json_files import write_json
+
+        write_json(args.json, {"command": "python benchmarks/codec_speed.py " + " ".join(argv or sys.argv[1:]),
+                               "image": label, "repeats": args.repeats,
+                               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                               "baseline": args.models[0], "models": rows})
+        print(f"wrote {args.json}")
     return 0
 
 

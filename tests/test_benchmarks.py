@@ -92,11 +92,15 @@ def test_codec_speed_prints_each_shipped_model_against_the_first(tmp_path, capsy
     photo = data.save_image(data.course_photo("coffee")[:96, :128], tmp_path / "small.png")
     names = [name for name in ("learned_codec", "learned_hyperprior")
              if name in json.loads((PROJECT_ROOT / "data" / "weights" / "manifest.json").read_text())]
-    assert codec_speed.main(["--image", str(photo), "--repeats", "1", "--models", *names]) == 0
+    out = tmp_path / "speed.json"
+    assert codec_speed.main(["--image", str(photo), "--repeats", "1", "--models", *names, "--json", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "128x96" in lines[0]
-    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    rows = {line.split()[0]: line.split() for line in lines[2:-1]}
     assert list(rows) == names and rows[names[0]][-1] == "1.00x"
+    recorded = json.loads(out.read_text())
+    assert recorded["baseline"] == names[0] and list(recorded["models"]) == names
+    assert all(f"{recorded['models'][n]['ratio']:.2f}x" == rows[n][-1] for n in names)
     assert codec_speed.main(["--image", str(tmp_path / "missing.png")]) == 2
 
 

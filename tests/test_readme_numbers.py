@@ -94,3 +94,16 @@ def test_wide_hyperprior_against_the_narrow_one_matches_the_results_files():
     low, high = bd_window(curves[1][0], curves[1][1])
     quoted = f"against the narrow `learned_hyperprior` {value:+.1f} %".replace("-", "−") + f" over {low:.2f}–{high:.2f} dB"
     assert quoted in " ".join(README.split()), f"README should quote {quoted!r}"
+
+
+def test_codec_speed_and_the_wide_ceiling_match_their_results_files():
+    text = " ".join(README.split())
+    speed = json.loads((RESULTS / "codec_speed.json").read_text())["models"]
+    hp, wide = speed["learned_hyperprior"]["ratio"], speed["learned_hyperprior_wide"]["ratio"]
+    for quoted in (f"`learned_hyperprior` takes {hp:.2f}× the factorized codec's time",
+                   f"`learned_hyperprior_wide` {wide:.2f}× ({wide / hp:.1f}× the narrow hyperprior's)"):
+        assert quoted in text, f"README should quote {quoted!r} from docs/results/codec_speed.json"
+    top = json.loads((RESULTS / "transform_ceiling.json").read_text())["models"]["learned_hyperprior_wide"]["rows"][-1]
+    quoted = (f"give {top['unquantized_psnr']:.2f} dB from unquantized latents at the top rate point, "
+              f"{top['unquantized_psnr'] - top['rounded_psnr']:.2f} dB above its files ({top['rounded_psnr']:.2f} dB)")
+    assert quoted in text, f"README should quote {quoted!r} from docs/results/transform_ceiling.json"
