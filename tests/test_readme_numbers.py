@@ -21,6 +21,10 @@ def test_hyperprior_table_matches_its_results_file(results):
     for label, key, digits in (("bpp", "bpp", 3), ("PSNR (dB)", "psnr", 2), ("MS-SSIM", "msssim", 3)):
         row = f"| {label} | " + " | ".join(f"{p[key]:.{digits}f}" for p in points) + " |"
         assert row in README, f"README lacks the row {row!r}: copy it from docs/results/{results}"
+    gaps = json.loads((RESULTS / results).read_text())["psnr_above_baseline_at_same_bpp"]["jpeg420"]
+    row = "| dB above JPEG 4:2:0 at the same bpp | " + " | ".join(
+        "n/a" if g is None else f"{g:+.2f}".replace("-", "−") for g in gaps) + " |"
+    assert row in README, f"README lacks the row {row!r}: copy it from docs/results/{results}"
 
 
 @pytest.mark.parametrize("results", HYPERPRIOR_RESULTS)
