@@ -52,8 +52,10 @@ def validate(codec, config, args, val_crops) -> dict:
 
     from course_lib.training import RateDistortionTrainer, build_codec
 
-    evaluated = build_codec(config, precision="float32")
-    evaluated.set_weights(codec.get_weights())
+    evaluated = codec
+    if config.precision != "float32":
+        evaluated = build_codec(config, precision="float32")
+        evaluated.set_weights(codec.get_weights())
     judge = RateDistortionTrainer(evaluated, args.lmbda)
     judge.compile()
     judge.built = True

@@ -41,23 +41,21 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 MIB = 1 << 20
 
 
-def tree_bytes(root: Path, skip: str = ".device") -> int:
-    """Bytes of the files that travel without ``carry``: tracked, and untracked but not ignored (``skip`` aside)."""
+def travelling_files(root: Path, skip: str = ".device") -> set[Path]:
+    """The files that travel without ``carry``: tracked, and untracked but not ignored (``skip`` aside)."""
     listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             check=True, capture_output=True).stdout.decode().split("\0")
-    paths = {root / name for name in listed if name and not name.startswith(skip + "/")}
-    return sum(p.stat().st_size for p in paths if p.is_file() and not p.is_symlink())
+    return {root / name for name in listed if name and not name.startswith(skip + "/")}
+
+
+def tree_bytes(root: Path, skip: str = ".device") -> int:
+    """Bytes of the :func:`travelling_files`."""
+    return sum(p.stat().st_size for p in travelling_files(root, skip) if p.is_file() and not p.is_symlink())
 
 
 def travels_with_tree(root: Path, path: Path, skip: str = ".device") -> bool:
-    """Whether ``path`` is one of the files that travel without ``carry`` (see :func:`tree_bytes`)."""
-    path = Path(path).resolve()
-    if not path.is_relative_to(root.resolve()):
-        return False
-    name = str(path.relative_to(root.resolve()))
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard",
-                             "--", name], check=True, capture_output=True).stdout.decode().split("\n")
-    return name in listed and not name.startswith(skip + "/")
+    """Whether ``path`` is one of the :func:`travelling_files`."""
+    return Path(path).resolve() in {p.resolve() for p in travelling_files(root, skip)}
 
 
 def folder_bytes(folder: Path) -> int:
