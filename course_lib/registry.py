@@ -7,7 +7,8 @@ problem is a one-line :class:`WeightsError` naming the manifest, the entry and t
 networks themselves is :func:`course_lib.models.load_codec`'s job; the command line uses this module to refuse a
 damaged or crafted file before it imports TensorFlow. :func:`write_manifest` is the one writer of manifests;
 :func:`check_config` checks an entry's constructor arguments against a model's rules, and :func:`training_runs`,
-:func:`weights_provenance` and :func:`describe_shipped` read the provenance an entry records.
+:func:`weights_provenance`, :func:`training_totals` and :func:`describe_shipped` read the provenance an entry
+records.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .files import read_file, sha256_file
 from .range_coder import EntropyTables
 
 __all__ = ["DEFAULT_MODEL", "MANIFEST", "WeightsError", "find_entry", "read_manifest", "write_manifest",
-           "check_config", "training_runs", "weights_provenance", "describe_shipped"]
+           "check_config", "training_runs", "training_totals", "weights_provenance", "describe_shipped"]
 
 #: Model loaded by :func:`course_lib.models.load_codec` and the command line when no weights are named.
 DEFAULT_MODEL = "learned_codec"
@@ -268,6 +269,27 @@ def training_runs(entry: dict) -> list[dict]:
     return runs[::-1]
 
 
+def training_totals(entry: dict) -> dict:
+    """Steps and wall-clock seconds of all the training behind a manifest entry: ``{"steps", "wall_seconds"}``.
+
+    Follows :func:`training_runs`' chain from the newest record. A record that merges several run folders
+    (its ``commands`` list them) states ``total_steps`` and ``total_wall_seconds`` for itself and everything
+    before it, so the walk stops there. Steps that trained a codec whose transforms were copied
+    (``init_transforms``) are not counted: they trained another model. Introduced in notebook 12 (notebooks 07
+    and 10 print it too).
+    """
+    steps, seconds, record = 0, 0.0, entry.get("training")
+    while isinstance(record, dict):
+        if "total_steps" in record:
+            return {"steps": steps + int(record["total_steps"]),
+                    "wall_seconds": seconds + float(record.get("total_wall_seconds", 0))}
+        steps += int(record.get("steps", 0))
+        seconds += float(record.get("wall_seconds", 0))
+        init = record.get("init")
+        record = init.get("training") if isinstance(init, dict) else None
+    return {"steps": steps, "wall_seconds": seconds}
+
+
 def describe_shipped(name: str | None = None, folder=None) -> str:
     """One paragraph on a shipped codec, from its manifest entry only (so no text can drift from it):
     architecture, every training run (steps, wall time), cumulative steps and time, λs, and the Kodak range.
@@ -275,15 +297,15 @@ def describe_shipped(name: str | None = None, folder=None) -> str:
     _, name, entry = find_entry(name, folder)
     config = entry.get("config", {})
     runs = training_runs(entry)
-    steps = sum(int(r.get("steps", 0)) for r in runs)
-    hours = sum(float(r.get("wall_seconds", 0)) for r in runs) / 3600
+    totals = training_totals(entry)
+    commands = runs[-1].get("commands", [r.get("command") for r in runs]) if runs else []
     kind = config.get("kind", "factorized")
     lines = [f"{name}: {kind} codec, N = {config.get('channels')}, M = {config.get('latent_channels')}, "
              f"{config.get('num_rates')} rate points"]
     if runs:
-        each = ", ".join(f"{int(r.get('steps', 0)):,}" for r in runs)
-        lines.append(f"trained {steps:,} steps in {len(runs)} run(s) ({each}), {hours:.1f} h on "
-                     f"{runs[-1].get('machine', 'an unrecorded machine')}; λ = {runs[-1].get('lmbdas')}")
+        lines.append(f"trained {totals['steps']:,} steps in all by {len(commands)} command(s), "
+                     f"{totals['wall_seconds'] / 3600:.1f} h on {runs[-1].get('machine', 'an unrecorded machine')} "
+                     f"(the last run: {int(runs[-1].get('steps', 0)):,} steps); λ = {runs[-1].get('lmbdas')}")
     kodak = entry.get("kodak")
     if kodak:
         bpp, psnr = [p["bpp"] for p in kodak], [p["psnr"] for p in kodak]

@@ -335,5 +335,35 @@ def test_describe_shipped_follows_the_chain_of_runs(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"m": entry}))
     assert training_runs(entry) == [first, second]
     text = describe_shipped("m", tmp_path)
-    assert "29,000 steps in 2 run(s) (18,000, 11,000), 3.0 h" in text
+    assert "29,000 steps in all by 2 command(s), 3.0 h" in text and "(the last run: 11,000 steps)" in text
     assert "0.30-0.60 bpp, 28.0-31.0 dB" in text and "factorized" in text
+
+
+def test_training_totals_stop_at_a_record_that_merges_earlier_runs():
+    """A record that merged several run folders states total_steps for itself and all before it (the shipped
+    hyperprior's does: 12,000 steps in its last folder, 57,000 in all); a record started from it adds its own."""
+    from course_lib.registry import training_totals
+
+    copied = {"steps": 29000, "wall_seconds": 9999}  # trained the codec whose transforms were copied: not counted
+    merged = {"steps": 12000, "wall_seconds": 100, "total_steps": 57000, "total_wall_seconds": 20000,
+              "commands": ["a", "b", "c"], "init": {"steps": 45000}, "init_transforms": {"training": copied}}
+    widened = {"steps": 10000, "wall_seconds": 1000, "init": {"training": merged}}
+    latest = {"steps": 7000, "wall_seconds": 600, "init": {"sha256": "x", "training": widened}}
+    assert training_totals({"training": merged}) == {"steps": 57000, "wall_seconds": 20000.0}
+    assert training_totals({"training": latest}) == {"steps": 74000, "wall_seconds": 21600.0}
+    assert training_totals({}) == {"steps": 0, "wall_seconds": 0.0}
+
+
+def test_the_shipped_codecs_totals_match_their_manifest_notes():
+    """Every shipped codec's totals: a record's own total_steps where it states one, else the sum of its chain."""
+    from course_lib.config import WEIGHTS_DIR
+    from course_lib.registry import describe_shipped, read_manifest, training_runs, training_totals
+
+    manifest = read_manifest(WEIGHTS_DIR)
+    for name, entry in manifest.items():
+        if not isinstance(entry, dict) or "training" not in entry:
+            continue
+        record = entry["training"]
+        expected = record.get("total_steps", sum(run["steps"] for run in training_runs(entry)))
+        assert training_totals(entry)["steps"] == expected, name
+        assert f"trained {expected:,} steps in all" in describe_shipped(name), name
