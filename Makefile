@@ -87,6 +87,8 @@ benchmarks: setup
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --steps 300 --json docs/results/training_speed.json
 	$(BIN)/python benchmarks/training_speed.py --data $(TRAIN_DIR) --init learned_hyperprior --steps 400 --learning-rate 1e-5 \
 		--json docs/results/training_speed_from_shipped.json
+	$(BIN)/python benchmarks/gradient_noise.py --data $(TRAIN_DIR) --init learned_hyperprior_wide --batches 24 \
+		--json docs/results/gradient_noise.json
 	$(BIN)/python -m course_lib evaluate --restoration --data $(KODAK_DIR) --json docs/results/restoration_kodak.json
 	KODAK_DIR=$(KODAK_DIR) $(BIN)/python benchmarks/slider_latency.py --json docs/results/slider_latency.json
 	$(BIN)/python benchmarks/fuzz_bitstream.py --n 20000 --json docs/results/fuzz_bitstream.json

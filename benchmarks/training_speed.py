@@ -104,6 +104,42 @@ def run(precision: str, args, train_images, val_crops) -> dict:
             **{f"val_{k}": float(v) for k, v in result.items()}}
 
 
+def use_shipped(args) -> str | None:
+    """With ``--init NAME``: take the shipped codec's architecture and lambdas into ``args`` and set
+    ``args.init_weights``; returns an error message, or None. (Also used by gradient_noise.py.)"""
+    from course_lib.registry import WeightsError, find_entry
+
+    args.init_weights, args.residual_stages = None, None
+    if not args.init:
+        return None
+    try:
+        folder, args.init, entry = find_entry(args.init)
+    except (OSError, WeightsError) as exc:
+        return str(exc)
+    shape = entry["config"]
+    args.model = "hyperprior" if shape.get("kind") == "hyperprior" else "factorized"
+    args.channels, args.latent_channels = shape["channels"], shape["latent_channels"]
+    args.hyper_channels = shape.get("hyper_channels", args.hyper_channels)
+    args.residual_stages = shape.get("residual_stages")
+    args.lmbda = (entry.get("training") or {}).get("lmbdas") or args.lmbda  # untrained codecs: --lmbda
+    if len(args.lmbda) != shape.get("num_rates", 1):
+        return f"{args.init} has {shape.get('num_rates', 1)} rate point(s); give as many --lmbda"
+    args.init_weights = folder / entry["file"]
+    return None
+
+
+def load_split(args):
+    """(training photos, held-out photos) of ``args.data`` (``args.val_count`` held out), or an error message."""
+    from course_lib.data import load_image
+    from course_lib.runs import split_folder
+
+    try:
+        train_paths, val_paths = split_folder(args.data, args.val_count)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return [load_image(p) for p in train_paths], [load_image(p) for p in val_paths]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="folder of training photos (never Kodak)")
@@ -125,36 +161,14 @@ def main(argv=None) -> int:
     if args.steps <= args.warmup:
         parser.error("--steps must exceed --warmup")
 
-    from course_lib.data import load_image
-    from course_lib.registry import WeightsError, find_entry
-    from course_lib.runs import center_crop, split_folder
+    from course_lib.runs import center_crop
 
-    args.init_weights, args.residual_stages = None, None
-    if args.init:
-        try:
-            folder, args.init, entry = find_entry(args.init)
-        except (OSError, WeightsError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        shape = entry["config"]
-        args.model = "hyperprior" if shape.get("kind") == "hyperprior" else "factorized"
-        args.channels, args.latent_channels = shape["channels"], shape["latent_channels"]
-        args.hyper_channels = shape.get("hyper_channels", args.hyper_channels)
-        args.residual_stages = shape.get("residual_stages")
-        args.lmbda = (entry.get("training") or {}).get("lmbdas") or args.lmbda  # untrained codecs: --lmbda
-        if len(args.lmbda) != shape.get("num_rates", 1):
-            print(f"error: {args.init} has {shape.get('num_rates', 1)} rate point(s); give as many --lmbda",
-                  file=sys.stderr)
-            return 2
-        args.init_weights = folder / entry["file"]
-
-    try:
-        train_paths, val_paths = split_folder(args.data, args.val_count)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    problem = use_shipped(args)
+    images = None if problem else load_split(args)
+    if problem or isinstance(images, str):
+        print(f"error: {problem or images}", file=sys.stderr)
         return 2
-    train_images = [load_image(p) for p in train_paths]
-    val_images = [load_image(p) for p in val_paths]
+    train_images, val_images = images
     side = min(256, *(min(im.shape[:2]) for im in val_images)) // 64 * 64  # the hyperprior needs multiples of 64
     val_crops = np.stack([center_crop(im, side) for im in val_images]).astype(np.float32) / 255.0
 

@@ -145,6 +145,9 @@ def _add_train(commands) -> None:
                             "--hyper-channels: the same function, more channels (same model, stages and --lmbda)")
     train.add_argument("--gains-from-lambdas", action="store_true",
                        help="start rate r's gains at sqrt(lambda_r / lambda_mid) instead of 1 (without --init)")
+    train.add_argument("--lambda-per-image", action="store_true",
+                       help="each image of a batch draws its own lambda (every lambda equally often when "
+                            "--batch-size is a multiple of their number) instead of one per batch")
     train.add_argument("--ship", metavar="NAME",
                        help="do not train: save the run in --out as data/weights/NAME with its provenance")
     train.add_argument("--kodak", help="with --ship: also measure the Kodak RD points for the manifest")
@@ -259,7 +262,7 @@ def _train(args, argv) -> None:
                          strategy=args.strategy, seed=args.seed, model=args.model, precision=args.precision,
                          hyper_channels=args.hyper_channels, residual_stages=stages,
                          gains_from_lmbdas=args.gains_from_lambdas, init_transforms=args.init_transforms,
-                         widen_from=args.widen_from)
+                         widen_from=args.widen_from, lambda_per_image=args.lambda_per_image)
     _, record = train(config, verbose=2 if args.quiet else 1)
     _print_final(record)
 

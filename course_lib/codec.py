@@ -166,16 +166,23 @@ class LearnedCodec(keras.Model):
         """(gain, inverse gain), each (M,), for a rate in [0, num_rates - 1].
 
         Between levels i and i + 1 the gains are interpolated geometrically:
-        g = g_i^(1 - t) * g_{i+1}^t with t = rate - i.
+        g = g_i^(1 - t) * g_{i+1}^t with t = rate - i. A vector of B rates, one per image of a
+        batch (training with ``lambda_per_image``), gives gains of shape (B, 1, 1, M).
         """
         rate = ops.clip(ops.cast(rate, "float32"), 0.0, float(self.num_rates - 1))
+        per_image = len(ops.shape(rate)) == 1
         lower = ops.minimum(ops.floor(rate), float(max(self.num_rates - 2, 0)))
         t = rate - lower
         i = ops.cast(lower, "int32")
         j = ops.minimum(i + 1, self.num_rates - 1)
+        if per_image:
+            t = ops.reshape(t, (-1, 1, 1, 1))
 
         def interpolate(table):
-            return ops.exp((1.0 - t) * ops.take(table, i, axis=0) + t * ops.take(table, j, axis=0))
+            low, high = ops.take(table, i, axis=0), ops.take(table, j, axis=0)  # (M,), or (B, M) per image
+            if per_image:
+                low, high = ops.expand_dims(low, (1, 2)), ops.expand_dims(high, (1, 2))
+            return ops.exp((1.0 - t) * low + t * high)
 
         return interpolate(self.log_gain), interpolate(self.log_inverse_gain)
 

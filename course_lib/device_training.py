@@ -37,8 +37,8 @@ from .data import image_paths, load_image, random_crops
 from .files import sha256_file
 from .json_files import write_json
 from .runs import CODEC_WEIGHTS, center_crop, machine, split_folder
-from .training_setup import (TrainConfig, build_codec, psnr_from_mse, rate_distortion_terms, start_provenance,
-                             start_weights)
+from .training_setup import (TrainConfig, build_codec, image_rates, psnr_from_mse, rate_distortion_terms,
+                             start_provenance, start_weights)
 
 __all__ = ["CropSampler", "StatelessTrainer", "join_parts", "main", "train_on_device"]
 
@@ -137,8 +137,9 @@ class StatelessTrainer:
         outputs, _ = self.codec.stateless_call(trainable, non_trainable, images, rate=rate, training=False)
         return rate_distortion_terms(outputs, images, lmbda)
 
-    def step(self, images, rate: int, lmbda: float):
-        """One training step at rate point ``rate`` (lambda ``lmbda``); returns (loss, bpp, mse) tensors."""
+    def step(self, images, rate, lmbda):
+        """One training step at rate point ``rate`` (lambda ``lmbda``), or one per image (two vectors of B);
+        returns (loss, bpp, mse) tensors."""
         self.state, metrics = self._step(self.state, images, np.int32(rate), np.float32(lmbda))
         return metrics
 
@@ -327,8 +328,11 @@ def train_on_device(config: TrainConfig, budget_seconds: float, *, val_data=None
         if lr_drop_at and not dropped and elapsed() >= lr_drop_at * budget_seconds:
             trainer.scale_learning_rate(0.1)
             dropped, record["learning_rate_dropped_at_step"] = True, steps
-        rate = int(rates.integers(len(config.lmbdas)))
-        window.append(trainer.step(sampler.batch(), rate, config.lmbdas[rate]))
+        if config.lambda_per_image:  # one rate point per image, as RateDistortionTrainer(lambda_per_image=True)
+            rate = np.asarray(image_rates(config.batch_size, len(config.lmbdas), rates.permutation))
+        else:
+            rate = int(rates.integers(len(config.lmbdas)))
+        window.append(trainer.step(sampler.batch(), rate, np.asarray(config.lmbdas, np.float32)[rate]))
         steps += 1
         if len(window) >= 2:  # at most two steps in flight, so that the clock sees the work done
             ops.convert_to_numpy(window[-2][0])

@@ -38,9 +38,9 @@ import tensorflow as tf
 from .data import load_image, training_dataset
 from .fitting import fit_resumable, start_run
 from .runs import CODEC_WEIGHTS, center_crop, read_history, read_record, split_folder  # noqa: F401  (read_history)
-from .training_setup import (COMPRESSAI_LAMBDAS, MODELS, TrainConfig, build_codec, psnr_from_mse,  # noqa: F401
-                             rate_distortion_terms, rd_loss, start_provenance, start_weights, training_command,
-                             warm_start_transforms, warm_start_widened)
+from .training_setup import (COMPRESSAI_LAMBDAS, MODELS, TrainConfig, build_codec, image_rates,  # noqa: F401
+                             psnr_from_mse, rate_distortion_terms, rd_loss, start_provenance, start_weights,
+                             training_command, warm_start_transforms, warm_start_widened)
 
 __all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "RateDistortionTrainer", "TrainConfig", "build_codec", "load_run", "rd_loss",
            "train", "training_command", "warm_start_transforms", "warm_start_widened"]
@@ -50,14 +50,18 @@ class RateDistortionTrainer(keras.Model):
     """Wraps a :class:`course_lib.codec.LearnedCodec` for ``fit``: the loss is R + lambda D.
 
     ``lmbdas`` has one lambda per rate point of the codec. Batches are float
-    images (B, H, W, 3) in [0, 1]; each batch draws a rate point uniformly.
+    images (B, H, W, 3) in [0, 1]; each batch draws a rate point uniformly, or with
+    ``lambda_per_image`` each image has its own (:func:`course_lib.training_setup.image_rates`:
+    every rate point equally often in a batch of B = num_rates images). Both minimise the same
+    expected loss; one rate per image makes each step's gradient less noisy.
     Reported metrics: loss, bpp, mse (0-255 scale), psnr (dB, from the batch MSE).
     Introduced in notebook 07.
     """
 
-    def __init__(self, codec, lmbdas, **kwargs):
+    def __init__(self, codec, lmbdas, lambda_per_image: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.codec = codec
+        self.lambda_per_image = lambda_per_image
         self.lmbdas = tuple(float(v) for v in lmbdas)
         if len(self.lmbdas) != codec.num_rates:
             raise ValueError(f"{len(self.lmbdas)} lambdas for a codec with {codec.num_rates} rate points")
@@ -68,14 +72,17 @@ class RateDistortionTrainer(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    def _rate_point(self):
+    def _rate_point(self, batch_size=None):
         if len(self.lmbdas) == 1:
             return tf.constant(0, tf.int32)
+        if self.lambda_per_image and batch_size is not None:
+            return image_rates(batch_size, len(self.lmbdas), tf.random.shuffle)
         return tf.random.uniform((), 0, len(self.lmbdas), dtype=tf.int32)
 
     def rate_distortion(self, images, training=False, rate=None):
-        """(loss, mean bpp, mean MSE on 0-255) of a batch; ``rate=None`` draws a rate point."""
-        rate = self._rate_point() if rate is None else tf.constant(rate, tf.int32)
+        """(loss, mean bpp, mean MSE on 0-255) of a batch; ``rate=None`` draws a rate point (one per image
+        with ``lambda_per_image``); ``rate`` may also be a vector, one rate point per image."""
+        rate = self._rate_point(tf.shape(images)[0]) if rate is None else tf.cast(rate, tf.int32)
         out = self.codec(images, rate=rate, training=training)
         return rate_distortion_terms(out, images, tf.gather(self._lmbda_table, rate))
 
@@ -143,7 +150,7 @@ def train(config: TrainConfig, verbose: int = 1):
         start_weights(codec, config)
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             [drop_step], [config.learning_rate, config.learning_rate / 10])
-        trainer = RateDistortionTrainer(codec, config.lmbdas)
+        trainer = RateDistortionTrainer(codec, config.lmbdas, lambda_per_image=config.lambda_per_image)
         trainer.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm))
         trainer.built = True  # the codec inside is built; BackupAndRestore requires this flag
 

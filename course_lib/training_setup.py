@@ -23,7 +23,7 @@ from .registry import find_entry, weights_provenance
 from .widening import copy_into_wider
 
 __all__ = ["COMPRESSAI_LAMBDAS", "MODELS", "TrainConfig", "build_codec", "psnr_from_mse", "rate_distortion_terms",
-           "rd_loss", "start_provenance",
+           "image_rates", "rd_loss", "start_provenance",
            "start_weights", "training_command", "warm_start_transforms", "warm_start_widened"]
 
 
@@ -47,6 +47,17 @@ def rate_distortion_terms(outputs: dict, images, lmbda):
     bpp = outputs["bits"] / keras.ops.cast(shape[1] * shape[2], "float32")
     mse255 = keras.ops.mean(keras.ops.square(outputs["x_hat"] - images), axis=(1, 2, 3)) * 255.0 ** 2
     return keras.ops.mean(rd_loss(bpp, mse255, lmbda)), keras.ops.mean(bpp), keras.ops.mean(mse255)
+
+
+def image_rates(batch_size, num_rates: int, shuffle):
+    """The rate point of each image of a batch when each image draws its own: ``arange(B) % num_rates`` in an
+    order ``shuffle`` makes random (``tf.random.shuffle``, or a NumPy generator's ``permutation``).
+
+    Every rate point comes equally often in a batch of B = ``num_rates`` images (or a multiple); a batch
+    that draws one rate point trains some rates in bursts and others not at all. Used by both trainers
+    (:class:`course_lib.training.RateDistortionTrainer`, notebook 07; ``device_training``).
+    """
+    return shuffle(keras.ops.arange(batch_size, dtype="int32") % num_rates)
 
 
 def psnr_from_mse(mse255):
@@ -83,6 +94,7 @@ class TrainConfig:
     residual_stages: list | None = None  # where E and D have residual blocks (None: the model's default)
     gains_from_lmbdas: bool = False  # start each rate's gains at sqrt(lambda_r / lambda_mid) (not with init)
     widen_from: str | None = None    # start from this narrower shipped codec, widened (course_lib.widening)
+    lambda_per_image: bool = False   # each image of a batch draws its own rate point, not one per batch
 
 
 MODELS = ("factorized", "hyperprior")
@@ -226,4 +238,6 @@ def training_command(config: TrainConfig) -> str:
         parts.append(f"--init {config.init}")
     if config.widen_from:
         parts.append(f"--widen-from {config.widen_from}")
+    if config.lambda_per_image:
+        parts.append("--lambda-per-image")
     return " ".join(parts)

@@ -111,3 +111,18 @@ def test_codec_speed_and_the_wide_ceiling_match_their_results_files():
     quoted = (f"give {top['unquantized_psnr']:.2f} dB from unquantized latents at the top rate point, "
               f"{top['unquantized_psnr'] - top['rounded_psnr']:.2f} dB above its files ({top['rounded_psnr']:.2f} dB)")
     assert quoted in text, f"README should quote {quoted!r} from docs/results/transform_ceiling.json"
+
+
+def test_gradient_noise_quotes_match_their_results_file():
+    r = json.loads((RESULTS / "gradient_noise.json").read_text())
+    text = " ".join(README.split())
+    assert f"±{100 * r['relative_spread_of_each_v']:.0f} %" in text
+    for name in ("transforms E, D", "gains"):
+        row = r["parts"][name]
+        quoted = (f"from {row['per batch']['relative_noise']:.2f} to {row['per image']['relative_noise']:.2f} for "
+                  + ("the transforms E and D" if name == "transforms E, D" else "the gains")
+                  + f" ({row['noise_ratio']:.2f}×)")
+        assert quoted in text, f"README should quote {quoted!r} from docs/results/gradient_noise.json"
+    row = r["parts"]["entropy model"]
+    quoted = f"{row['per batch']['relative_noise']:.2f} against {row['per image']['relative_noise']:.2f}"
+    assert quoted in text, f"README should quote {quoted!r} from docs/results/gradient_noise.json"

@@ -233,3 +233,72 @@ def test_an_interrupted_fit_keeps_the_weights_and_record_of_its_finished_epochs(
     assert record["steps"] == 3 and record["history"]["epoch"] == [0] and record["command"] == "test"
     assert "skipped" not in record and record["wall_seconds"] > 0 and record["machine"] and record["date"]
     assert (tmp_path / "net.weights.h5").is_file()
+
+
+def test_gains_for_one_rate_per_image_are_each_images_own():
+    """A vector of rates gives (B, 1, 1, M) gains, row b equal to the gains of rate b alone (interpolated too)."""
+    from course_lib.codec import LearnedCodec
+
+    codec = LearnedCodec(8, 8, num_rates=4)
+    codec.build((None, 32, 32, 3))
+    codec.log_gain.assign(np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32))
+    rates = np.array([0, 3, 1.5, 2.25], np.float32)
+    gain, inverse = (np.asarray(g) for g in codec.gains(rates))
+    assert gain.shape == inverse.shape == (4, 1, 1, 8)
+    for b, rate in enumerate(rates):
+        np.testing.assert_allclose(gain[b, 0, 0], np.asarray(codec.gains(float(rate))[0]), rtol=1e-6)
+        np.testing.assert_allclose(inverse[b, 0, 0], np.asarray(codec.gains(float(rate))[1]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["factorized", "hyperprior"])
+def test_one_rate_per_image_is_the_mean_of_each_images_loss(model):
+    """The per-image loss equals the mean over the images of each one's loss at its own lambda (rounded latents)."""
+    import tensorflow as tf
+
+    from course_lib.training_setup import image_rates
+
+    codec = training.build_codec(training.TrainConfig(data="", out="", lmbdas=[0.001, 0.01, 0.05, 0.1], channels=8,
+                                                      latent_channels=8, model=model))
+    trainer = training.RateDistortionTrainer(codec, [0.001, 0.01, 0.05, 0.1], lambda_per_image=True)
+    images = np.random.default_rng(1).random((4, 64, 64, 3)).astype(np.float32)
+    loss, bpp, mse = (float(v) for v in trainer.rate_distortion(images, rate=[2, 0, 3, 1]))
+    each = [[float(v) for v in trainer.rate_distortion(images[b:b + 1], rate=r)] for b, r in enumerate([2, 0, 3, 1])]
+    assert (loss, bpp, mse) == pytest.approx(tuple(np.mean(each, axis=0)), rel=1e-4)
+    drawn = np.asarray(trainer._rate_point(tf.constant(8)))  # a batch of 8 images, 4 rate points: each twice
+    assert sorted(drawn.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert sorted(np.asarray(image_rates(6, 4, np.random.default_rng(0).permutation)).tolist()) == [0, 0, 1, 1, 2, 3]
+    assert np.asarray(training.RateDistortionTrainer(codec, [0.001, 0.01, 0.05, 0.1])._rate_point(8)).shape == ()
+
+
+def test_a_run_with_one_lambda_per_image_trains_and_records_the_flag(photo_folder, tmp_path):
+    config = _config(photo_folder, tmp_path, steps=8)
+    config.lambda_per_image = True
+    _, record = training.train(config, verbose=0)
+    assert np.isfinite(record["history"]["loss"]).all()
+    assert json.loads((tmp_path / "config.json").read_text())["lambda_per_image"] is True
+    assert training.training_command(config).endswith("--lambda-per-image")
+    assert "--lambda-per-image" not in training.training_command(_config(photo_folder, tmp_path, steps=8))
+
+
+def test_gradient_noise_benchmark_compares_both_draws(photo_folder, tmp_path, capsys):
+    import sys
+
+    from course_lib.config import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import gradient_noise
+
+    training.train(_config(photo_folder, tmp_path / "run", steps=4), verbose=0)
+    ship.ship_codec(tmp_path / "run", "tiny", folder=tmp_path / "weights")
+    out = tmp_path / "noise.json"
+    assert gradient_noise.main(["--data", str(photo_folder), "--init", str(tmp_path / "weights" / "tiny.weights.h5"),
+                                "--batches", "3", "--crop", "64", "--batch-size", "2", "--val-count", "1",
+                                "--json", str(out)]) == 0
+    assert "v per image" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert set(result["parts"]) == {"transforms E, D", "gains", "entropy model"}
+    for row in result["parts"].values():
+        assert row["noise_ratio"] == pytest.approx(row["per image"]["relative_noise"] / row["per batch"]["relative_noise"])
+        assert all(row[draw]["relative_noise"] > 0 and row[draw]["mean_gradient_norm"] > 0
+                   for draw in gradient_noise.DRAWS)
+    assert gradient_noise.main(["--data", str(photo_folder), "--init", "no_such_codec"]) == 2
