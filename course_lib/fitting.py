@@ -49,16 +49,20 @@ class RunRecorder(keras.callbacks.Callback):
 
     The record: ``history`` (per-epoch metrics from ``history.csv``), ``steps`` (finished epochs
     times ``steps_per_epoch``), ``wall_seconds`` (summed over resumed runs), ``machine``, ``date``
-    and the entries of ``extra`` (e.g. the command). Runs after ``CSVLogger`` (callbacks run in list
+    and the entries of ``extra`` (e.g. the command) and of ``first``: ``{key: function}``, entries
+    measured once when the run begins (``function()``) and kept from the previous record when it
+    resumes, without calling ``function`` again. Runs after ``CSVLogger`` (callbacks run in list
     order), so the epoch's row is there. Used by the command line's training runs.
     """
 
-    def __init__(self, out, save: Callable[[Path], None], steps_per_epoch: int, extra: dict | None = None):
+    def __init__(self, out, save: Callable[[Path], None], steps_per_epoch: int, extra: dict | None = None,
+                 first: dict[str, Callable[[], object]] | None = None):
         super().__init__()
         self.out, self.save, self.steps_per_epoch = Path(out), save, steps_per_epoch
         path = self.out / "history.json"
         self.previous = json.loads(path.read_text()) if path.exists() else {}
         self.extra = {k: v for k, v in (extra or {}).items() if v is not None}
+        self.extra.update({k: measure() for k, measure in (first or {}).items() if k not in self.previous})
         self.started = time.time()
 
     def record(self) -> dict:
@@ -129,7 +133,7 @@ class ProgressCallback(keras.callbacks.Callback):
 
 def fit_resumable(model: keras.Model, dataset, out, epochs: int, steps_per_epoch: int,
                   save: Callable[[Path], None], validation_data=None, verbose: int = 1,
-                  extra: dict | None = None) -> dict:
+                  extra: dict | None = None, first: dict[str, Callable[[], object]] | None = None) -> dict:
     """``model.fit`` for ``epochs`` epochs of ``steps_per_epoch`` steps, resumable, recorded in ``out``.
 
     Args:
@@ -141,13 +145,15 @@ def fit_resumable(model: keras.Model, dataset, out, epochs: int, steps_per_epoch
         verbose: Keras' progress display (1 = a bar, 2 = one line per epoch, 0 = silent).
         extra: entries added to the record (``None`` values are left out; a resumed run keeps
             the previous record's).
+        first: ``{key: function}``: entries measured when the run begins; a resumed run keeps
+            the values its first part recorded (e.g. where it started from).
 
     Returns the record written to ``out/history.json`` (:class:`RunRecorder`).
     Used by the command line (``train``, ``train-restoration``); notebooks 07 and 08 fit smaller models
     in memory with ``keras.Model.fit`` directly.
     """
     out = Path(out)
-    recorder = RunRecorder(out, save, steps_per_epoch, extra)
+    recorder = RunRecorder(out, save, steps_per_epoch, extra, first)
     model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
               verbose=verbose, shuffle=False,  # the crops are drawn at random already; a dataset cannot be shuffled
               callbacks=[keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),

@@ -27,7 +27,6 @@ this module re-exports them.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -154,11 +153,10 @@ def train(config: TrainConfig, verbose: int = 1):
         trainer.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config.clipnorm))
         trainer.built = True  # the codec inside is built; BackupAndRestore requires this flag
 
-    previous = out / "history.json"  # a resumed run keeps the start its first part recorded
-    start = None if previous.exists() and "start" in json.loads(previous.read_text()) else start_provenance(config)
     record = fit_resumable(trainer, dataset, out, epochs, config.steps_per_epoch,
                            save=lambda folder: codec.save_weights(str(folder / CODEC_WEIGHTS)),
-                           validation_data=val, verbose=verbose, extra={"start": start})
+                           validation_data=val, verbose=verbose,
+                           first={"start": lambda: start_provenance(config)})  # a resumed run keeps its start
     return codec, record
 
 

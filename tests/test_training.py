@@ -302,3 +302,21 @@ def test_gradient_noise_benchmark_compares_both_draws(photo_folder, tmp_path, ca
         assert all(row[draw]["relative_noise"] > 0 and row[draw]["mean_gradient_norm"] > 0
                    for draw in gradient_noise.DRAWS)
     assert gradient_noise.main(["--data", str(photo_folder), "--init", "no_such_codec"]) == 2
+
+
+def test_a_resumed_record_keeps_what_its_first_part_measured(tmp_path):
+    """RunRecorder's ``first`` entries are measured when a run begins; a resumed run keeps them, unmeasured."""
+    from course_lib.fitting import RunRecorder
+
+    measured = []
+    fresh = RunRecorder(tmp_path, save=lambda folder: None, steps_per_epoch=4,
+                        first={"start": lambda: measured.append(1) or {"init": "A"}})
+    assert fresh.record()["start"] == {"init": "A"} and measured == [1]
+    (tmp_path / "history.json").write_text(json.dumps(fresh.record()))
+
+    def must_not_run():
+        raise AssertionError("a resumed run measured its start again")
+
+    resumed = RunRecorder(tmp_path, save=lambda folder: None, steps_per_epoch=4, extra={"command": "again"},
+                          first={"start": must_not_run})
+    assert resumed.record()["start"] == {"init": "A"} and resumed.record()["command"] == "again"
