@@ -5,7 +5,8 @@ Codecs (:data:`CODECS`) and what the level means for each:
 =======================  ================================================
 ``hyperprior``           rate of the shipped scale-hyperprior codec
                          (``learned_hyperprior``, notebook 12), continuous
-                         in [0, num_rates - 1] (stored in steps of 1/51)
+                         in [0, num_rates - 1] (stored in steps of
+                         1 / (255 // (num_rates - 1)): 1/36 for 8 rates)
 ``learned``              rate of the shipped factorized codec
                          (``learned_codec``, notebooks 03-07), likewise
 ``jpeg420``              JPEG quality 1-100 (4:2:0 chroma)
