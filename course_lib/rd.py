@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["METHODS", "bd_psnr", "bd_rate", "bd_window", "psnr_at_rate", "rd_points", "rd_table"]
+__all__ = ["METHODS", "bd_psnr", "bd_rate", "bd_window", "chained_bd_rate", "psnr_at_rate", "rd_points",
+           "rd_table"]
 
 METHODS = ("pchip", "cubic")
 
@@ -151,6 +152,17 @@ def bd_window(anchor_psnr, test_psnr, window=None) -> tuple[float, float]:
         raise ValueError(f"the curves overlap in [{low:.2f}, {high:.2f}] dB and do not span the window "
                          f"[{w_low:g}, {w_high:g}] dB")
     return w_low, w_high
+
+
+def chained_bd_rate(test_vs_anchor: float, reference_vs_anchor: float) -> float:
+    """BD-rate (%) of a test codec against a reference codec, from both BD-rates (%) against one anchor.
+
+    Rates multiply: the test codec needs ``1 + test/100`` times the anchor's bits, the reference
+    ``1 + reference/100`` times, so against the reference it needs their ratio. Exact when both
+    BD-rates average over the same PSNR window (their mean log-rate gaps then subtract); only
+    approximate when their windows differ. Introduced in notebook 01 (its exercise 3 checks with it).
+    """
+    return 100.0 * ((1.0 + test_vs_anchor / 100.0) / (1.0 + reference_vs_anchor / 100.0) - 1.0)
 
 
 def bd_psnr(anchor_bpp, anchor_psnr, test_bpp, test_psnr, method: str = "pchip") -> float:

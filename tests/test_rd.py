@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from course_lib import rd
 from course_lib.rd import bd_psnr, bd_rate, psnr_at_rate
 
 # A smooth, concave RD curve like a real codec's: PSNR grows with log-rate.
@@ -106,3 +107,18 @@ def test_psnr_at_rate_goes_through_the_points_and_never_extrapolates():
     assert np.allclose(psnr_at_rate(BPP[order], PSNR[order], [0.3, 1.0]), between)
     with pytest.raises(ValueError, match="positive"):
         psnr_at_rate(BPP, PSNR, [0.0])
+
+
+def test_chained_bd_rates_are_exact_over_a_common_window():
+    """Three curves over one PSNR window: B against A equals the chain of B and A against the anchor."""
+    psnr = np.linspace(28, 36, 7)
+    anchor = np.exp(0.4 * (psnr - 28)) * 0.2
+    a = anchor * np.exp(-0.25 + 0.02 * (psnr - 28))     # not a constant factor: the gap changes along the curve
+    b = anchor * np.exp(-0.55 + 0.05 * np.sin(psnr))
+    window = (29.0, 35.0)
+    a_vs_anchor = rd.bd_rate(anchor, psnr, a, psnr, window=window)
+    b_vs_anchor = rd.bd_rate(anchor, psnr, b, psnr, window=window)
+    b_vs_a = rd.bd_rate(a, psnr, b, psnr, window=window)
+    assert rd.chained_bd_rate(b_vs_anchor, a_vs_anchor) == pytest.approx(b_vs_a, abs=1e-9)
+    assert rd.chained_bd_rate(-40.0, -25.0) == pytest.approx(-20.0)   # 0.60 / 0.75 = 0.8
+    assert rd.chained_bd_rate(-25.0, -25.0) == 0.0
