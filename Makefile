@@ -1,4 +1,4 @@
-# Two commands for a fresh machine (Linux or macOS, Python 3.10+):
+# Two commands for a fresh machine (Linux or macOS, Python 3.11-3.13):
 #   make lab    set up .venv if needed, then open the workbook in JupyterLab
 #   make test   set up .venv if needed, then run every test (unit tests + every notebook: full mode, except the
 #               four that train, in fast mode)
@@ -12,7 +12,7 @@ DEMO_PORT ?= 8866
 .PHONY: setup lab test test-full test-unit test-notebooks strip benchmarks clean demo screenshot student slides stage-device
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version.split()[0]'
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "Python 3.11-3.13 needed (the pinned scipy, keras, pillow and scikit-image need 3.11+, numpy 2.1 has wheels up to 3.13), found " + sys.version.split()[0]'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
