@@ -126,3 +126,16 @@ def test_gradient_noise_quotes_match_their_results_file():
     row = r["parts"]["entropy model"]
     quoted = f"{row['per batch']['relative_noise']:.2f} against {row['per image']['relative_noise']:.2f}"
     assert quoted in text, f"README should quote {quoted!r} from docs/results/gradient_noise.json"
+
+
+def test_the_per_image_lambda_experiment_is_quoted_from_its_results_file():
+    r = json.loads((RESULTS / "wide_lambda_per_image_experiment.json").read_text())
+    text = " ".join(README.split())
+    window = r["bd_rate_vs_shipped_psnr_window"]
+    for quoted in (f"lowered the validation loss from {r['start']['final_validation_loss']:.3f} to "
+                   f"{r['final_validation']['val_loss']:.3f}",
+                   f"{r['bd_rate_vs_shipped']:+.1f} %".replace("-", "−")
+                   + f" BD-rate against the shipped weights over {window[0]:.2f}–{window[1]:.2f} dB",
+                   f"its top point {r['psnr_above_jpeg420_at_same_bpp'][-1]:+.2f} dB".replace("-", "−")):
+        assert quoted in text, f"README should quote {quoted!r} from docs/results/wide_lambda_per_image_experiment.json"
+    assert r["start"]["sha256"] != r["weights_sha256"], "the experiment's weights are not the shipped ones"
