@@ -20,7 +20,6 @@ is the noise of a batch twice as large, at no cost per step. K batches estimate 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -130,11 +129,12 @@ def main(argv=None) -> int:
         print(f"  {name:<16} {row['per batch']['relative_noise']:12.3f} {row['per image']['relative_noise']:12.3f} "
               f"{row['noise_ratio']:6.2f} {row['cosine_of_mean_gradients']:11.3f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"command": "python benchmarks/gradient_noise.py " + " ".join(argv or sys.argv[1:]),
-                       "machine": f"{platform.machine()}, {os.cpu_count()} cores", "model": args.init,
-                       "lmbdas": args.lmbda, "batches": args.batches, "batch_size": args.batch_size,
-                       "crop": args.crop, "relative_spread_of_each_v": spread, "parts": rows}, f, indent=2)
+        from course_lib.json_files import write_json
+
+        write_json(args.json, {"command": "python benchmarks/gradient_noise.py " + " ".join(argv or sys.argv[1:]),
+                               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "model": args.init,
+                               "lmbdas": args.lmbda, "batches": args.batches, "batch_size": args.batch_size,
+                               "crop": args.crop, "relative_spread_of_each_v": spread, "parts": rows})
         print(f"wrote {args.json}")
     return 0
 
